@@ -1,0 +1,107 @@
+"""`mcheck check`, `mcheck bugs` and `mcheck models`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mcheck.errors import InputError
+from mcheck.explore.bfs import Bounds
+from mcheck.explore.check import check
+from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, write_dot, write_graphml
+from mcheck.model.params import parse_assignments
+from mcheck.model.registry import BUILTIN, find_model_class, load_model
+from mcheck.report.json_out import write_result
+from mcheck.report.text import render
+
+
+def _positive(kind: type) -> "callable":
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+    return parse
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help=f"built-in model ({', '.join(sorted(BUILTIN))}) or path to a model file")
+    p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="model parameter, repeatable (e.g. -p members=3 -p bug=dma-after-stop)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="explore every reachable state and check the model's properties")
+    add_model_arguments(p)
+    p.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md); '-' for stdout")
+    p.add_argument("--max-states", type=_positive(int), metavar="N", help="stop after N states (verdict bounded)")
+    p.add_argument("--max-depth", type=_positive(int), metavar="N", help="do not look beyond depth N (verdict bounded)")
+    p.add_argument("--timeout", type=_positive(float), metavar="S", help="stop after S seconds (verdict bounded)")
+    p.add_argument("--dot", metavar="PATH", help="write the reachable graph as Graphviz DOT (needs the graph to fit)")
+    p.add_argument("--graphml", metavar="PATH", help="write the reachable graph as GraphML")
+    p.add_argument("--graph", action="store_true", help="build the reachable graph and report its SCCs")
+    p.add_argument("--graph-cap", type=_positive(int), default=DEFAULT_GRAPH_CAP, metavar="N",
+                   help=f"largest state count for which the graph is built (default {DEFAULT_GRAPH_CAP:,})")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.set_defaults(run=run_check)
+
+    b = sub.add_parser("bugs", help="list a model's device-bug catalogue")
+    b.add_argument("model", metavar="MODEL")
+    b.set_defaults(run=run_bugs)
+
+    m = sub.add_parser("models", help="list the built-in models and their parameters")
+    m.set_defaults(run=run_models)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    model = load_model(args.model, parse_assignments(args.params))
+    want_graph = bool(args.dot or args.graphml or args.graph)
+    bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
+    result, exp = check(model, bounds, record_edges=want_graph)
+    if want_graph:
+        if len(exp.states) > args.graph_cap:
+            result.notes.append(f"graph not built: {len(exp.states):,} states exceed --graph-cap {args.graph_cap:,}")
+        else:
+            g = build_graph(exp)
+            facts = analyse(g)
+            result.coverage["graph"] = facts
+            result.notes.append(f"graph: {facts['nodes']:,} nodes, {facts['edges']:,} edges, {facts['sccs']:,} SCCs "
+                                f"({facts['terminal_sccs']} terminal)")
+            if args.dot:
+                write_dot(g, args.dot)
+            if args.graphml:
+                write_graphml(g, args.graphml)
+    if args.json:
+        write_result(result, args.json)
+    if args.json != "-":
+        if args.quiet:
+            print(f"verdict: {result.verdict.upper()}")
+        else:
+            print(render(result))
+    return result.exit_code
+
+
+def run_bugs(args: argparse.Namespace) -> int:
+    cls = find_model_class(args.model)
+    if not cls.bugs:
+        raise InputError(f"model {cls.name or args.model} has no bug catalogue")
+    width = max(len(n) for n in cls.bugs)
+    for name, doc in cls.bugs.items():
+        print(f"{name:<{width}}  {doc}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    for name in sorted(BUILTIN):
+        try:
+            cls = find_model_class(name)
+        except InputError as exc:
+            print(f"{name}: {exc}")
+            continue
+        print(f"{name}: {cls.description}")
+        for p in cls.declared_params():
+            print(f"    -p {p.describe()}")
+    return 0

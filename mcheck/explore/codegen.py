@@ -1,0 +1,243 @@
+"""Compile a loaded model into plain Python for the explorer's inner loop.
+
+A state is one Python int: every slot packed at a fixed bit offset (`Layout`). The
+generated `expand(x, pid)` unpacks the slots into locals once, checks invariants and goals,
+then runs every guarded command inline and stores each successor directly, so the
+inner loop makes no calls into the model, networkx or Z3. The same generator also gives
+`successors(x)` (for replay and graph walks) with identical semantics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mcheck.errors import ModelDefinitionError, ModelRuntimeError
+from mcheck.model.build import LoadedModel
+from mcheck.model.expr import BitVecSort, BoolSort, Const, EnumSort, Expr, IntSort, Op, Slot, Sort, slots_of
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Bit offsets of the slots inside the packed state integer."""
+
+    offsets: tuple[int, ...]
+    widths: tuple[int, ...]
+    lows: tuple[int, ...]   # runtime value = code + low (non-zero only for Int sorts)
+    total_bits: int
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> "Layout":
+        offsets, widths, lows = [], [], []
+        bit = 0
+        for s in model.slots:
+            lo = s.sort.lo if isinstance(s.sort, IntSort) else 0
+            offsets.append(bit)
+            widths.append(s.sort.bits)
+            lows.append(lo)
+            bit += s.sort.bits
+        return cls(tuple(offsets), tuple(widths), tuple(lows), bit)
+
+    def pack(self, values: tuple[int, ...]) -> int:
+        x = 0
+        for v, off, lo in zip(values, self.offsets, self.lows):
+            x |= (v - lo) << off
+        return x
+
+    def unpack(self, x: int) -> tuple[int, ...]:
+        return tuple(((x >> off) & ((1 << w) - 1)) + lo for off, w, lo in zip(self.offsets, self.widths, self.lows))
+
+
+# --------------------------------------------------------------------------- expression source
+
+
+def py_expr(e: Expr) -> str:
+    """Python source computing `e` from locals v<slot> (runtime values)."""
+    if isinstance(e, Const):
+        return str(e.value)
+    if isinstance(e, Slot):
+        return f"v{e.index}"
+    if not isinstance(e, Op):
+        raise ModelDefinitionError(f"codegen: cannot compile {e!r}")
+    a = [py_expr(x) for x in e.args]
+    op = e.op
+    mask = e.sort.mask if isinstance(e.sort, BitVecSort) else None
+    if op == "and":
+        return "(" + " and ".join(a) + ")"
+    if op == "or":
+        return "(" + " or ".join(a) + ")"
+    if op == "not":
+        return f"(not {a[0]})"
+    if op == "implies":
+        return f"((not {a[0]}) or {a[1]})"
+    if op == "ite":
+        return f"({a[1]} if {a[0]} else {a[2]})"
+    if op in _CMP:
+        return f"({a[0]} {_CMP[op]} {a[1]})"
+    if op == "bvnot":
+        return f"(~{a[0]} & {mask})"
+    if op in _ARITH:
+        text = f"({a[0]} {_ARITH[op]} {a[1]})"
+        return f"({text} & {mask})" if mask is not None else text
+    raise ModelDefinitionError(f"codegen: unhandled operator {op!r}")
+
+
+_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_ARITH = {"add": "+", "sub": "-", "bvand": "&", "bvor": "|", "bvxor": "^", "shl": "<<", "lshr": ">>"}
+
+
+def _fits(value_sort: Sort, target: Sort) -> bool:
+    if isinstance(target, IntSort):
+        return isinstance(value_sort, IntSort) and target.lo <= value_sort.lo and value_sort.hi <= target.hi
+    return True
+
+
+# --------------------------------------------------------------------------- functions
+
+
+@dataclass
+class Compiled:
+    """The generated functions and the layout they share."""
+
+    layout: Layout
+    source: str
+    namespace: dict[str, Any]
+
+    def expand_factory(self) -> Callable[..., Callable[[int, int], int]]:
+        return self.namespace["make_expand"]
+
+    def successors(self, x: int) -> list[tuple[int, int]]:
+        """(action index, next state) for every enabled action of state `x`."""
+        return self.namespace["successors"](x)
+
+    def check_state(self) -> Callable[[int, int], None]:
+        return self.namespace["make_check"]
+
+
+def _unpack_lines(model: LoadedModel, layout: Layout, used: set[int], indent: str) -> list[str]:
+    out = []
+    for i in sorted(used):
+        off, w, lo = layout.offsets[i], layout.widths[i], layout.lows[i]
+        text = f"(x >> {off}) & {(1 << w) - 1}" if off else f"x & {(1 << w) - 1}"
+        if lo:
+            text = f"({text}) + {lo}"
+        out.append(f"{indent}v{i} = {text}")
+    return out
+
+
+def _effect_lines(model: LoadedModel, layout: Layout, a_index: int, indent: str) -> list[str]:
+    """Lines computing `y`, the packed successor, from locals (guard already checked)."""
+    act = model.actions[a_index]
+    lines = []
+    keep = (1 << layout.total_bits) - 1
+    parts = []
+    for slot, e in sorted(act.assigns.items()):
+        sort = model.slots[slot].sort
+        off, lo = layout.offsets[slot], layout.lows[slot]
+        keep &= ~(((1 << layout.widths[slot]) - 1) << off)
+        name = f"t{slot}"
+        value = py_expr(e)
+        if isinstance(sort, BitVecSort) and not isinstance(e.sort, BitVecSort):
+            value = f"({value} & {sort.mask})"
+        lines.append(f"{indent}{name} = {value}")
+        if isinstance(sort, IntSort) and not _fits(e.sort, sort):
+            lines.append(f"{indent}if not {sort.lo} <= {name} <= {sort.hi}: range_fail({a_index}, {slot}, {name}, x)")
+        code = f"({name} - {lo})" if lo else name
+        parts.append(f"({code} << {off})" if off else f"{code}")
+    if parts:
+        lines.append(f"{indent}y = (x & {keep}) | " + " | ".join(parts))
+    else:
+        lines.append(f"{indent}y = x")
+    return lines
+
+
+def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
+    layout = Layout.of(model)
+    inv = [p for p in model.properties if p.kind == "invariant"]
+    goals = [p for p in model.properties if p.kind == "sometimes"]
+    trans = [p for p in model.properties if p.kind == "transition"]
+    props = model.properties
+    prop_index = {p.name: i for i, p in enumerate(props)}
+
+    used: set[int] = set()
+    for act in model.actions:
+        used |= slots_of(act.guard)
+        for e in act.assigns.values():
+            used |= slots_of(e)
+    for p in props:
+        if p.expr is not None:
+            used |= slots_of(p.expr)
+        for e in p.per_action.values():
+            used |= slots_of(e)
+    used |= slots_of(model.end_state)
+
+    L: list[str] = []
+    # ---- the explorer's expand()
+    L.append("def make_expand(ids, states, parent, via, nxt, cov, edges, reached, found, inv_fail, tp_fail, goal_hit, deadlock):")
+    L.append("    get = ids.get; push = states.append; par = parent.append; vi = via.append; nx = nxt.append")
+    if record_edges:
+        L.append("    edge = edges.append")
+    L.append("    def expand(x, pid):")
+    L.extend(_unpack_lines(model, layout, used, "        "))
+    for p in inv:
+        k = prop_index[p.name]
+        L.append(f"        if not found[{k}] and not {py_expr(p.expr)}: inv_fail({k}, pid)")
+    for p in goals:
+        k = prop_index[p.name]
+        L.append(f"        if not reached[{k}] and {py_expr(p.expr)}: goal_hit({k}, pid)")
+    L.append("        n = 0")
+    for act in model.actions:
+        a = act.index
+        L.append(f"        # {act.label}")
+        L.append(f"        if {py_expr(act.guard)}:")
+        L.extend(_effect_lines(model, layout, a, "            "))
+        for p in trans:
+            cond = p.per_action.get(a)
+            if cond is not None:
+                k = prop_index[p.name]
+                L.append(f"            if not found[{k}] and not {py_expr(cond)}: tp_fail({k}, pid, {a}, y)")
+        L.append("            j = get(y)")
+        L.append("            if j is None:")
+        L.append("                j = len(states); ids[y] = j; push(y); par(pid); vi(" + str(a) + "); nx(j)")
+        if record_edges:
+            L.append(f"            edge((pid, j, {a}))")
+        L.append(f"            cov[{a}] += 1")
+        L.append("            n += 1")
+    L.append(f"        if n == 0 and not {py_expr(model.end_state)}: deadlock(pid)")
+    L.append("        return n")
+    L.append("    return expand")
+    L.append("")
+    # ---- check-only (states at the depth bound are checked but not expanded)
+    L.append("def make_check(reached, found, inv_fail, goal_hit):")
+    L.append("    def check(x, pid):")
+    L.extend(_unpack_lines(model, layout, used, "        "))
+    for p in inv:
+        k = prop_index[p.name]
+        L.append(f"        if not found[{k}] and not {py_expr(p.expr)}: inv_fail({k}, pid)")
+    for p in goals:
+        k = prop_index[p.name]
+        L.append(f"        if not reached[{k}] and {py_expr(p.expr)}: goal_hit({k}, pid)")
+    L.append("        return None")
+    L.append("    return check")
+    L.append("")
+    # ---- successors(x) for replay, graph walks and witnesses
+    L.append("def successors(x):")
+    L.extend(_unpack_lines(model, layout, used, "    "))
+    L.append("    out = []")
+    for act in model.actions:
+        L.append(f"    if {py_expr(act.guard)}:")
+        L.extend(_effect_lines(model, layout, act.index, "        "))
+        L.append(f"        out.append(({act.index}, y))")
+    L.append("    return out")
+    source = "\n".join(L) + "\n"
+
+    def range_fail(a: int, slot: int, value: int, x: int) -> None:
+        act = model.actions[a]
+        s = model.slots[slot]
+        raise ModelRuntimeError(
+            f"{model.source}: action {act.label} sets {s.name} to {value}, outside {s.sort.name}; "
+            "guard the action or widen the variable")
+
+    namespace: dict[str, Any] = {"range_fail": range_fail}
+    exec(compile(source, f"<mcheck generated code for {model.name}>", "exec"), namespace)
+    return Compiled(layout=layout, source=source, namespace=namespace)

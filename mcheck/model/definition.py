@@ -1,0 +1,408 @@
+"""How a model is written: the `Model` base class, its decorators, and state views.
+
+A model is a small class. `setup()` declares index sets and state variables from the
+validated parameters; methods decorated with `@action` are guarded commands run once per
+parameter value at load time (Murphi's rulesets, with Python as the macro language);
+`@invariant`, `@transition_property` and `@sometimes` methods return expressions. The
+decorators only record; `mcheck.model.build.build_model` runs the definitions and
+`mcheck.model.validate` judges them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from mcheck.errors import ModelDefinitionError
+from mcheck.model.expr import (
+    BOOL, TRUE, Expr, If, Implies, And, Not, Slot, Sort, Value, lift,
+)
+from mcheck.model.params import Param, ParamValues
+
+# --------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class IndexSet:
+    """A finite set of ids (members, queues, pages); `symmetric` marks interchangeable ids."""
+
+    name: str
+    values: tuple[Any, ...]
+    symmetric: bool = False
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class Array:
+    """A variable shape: one element of `elem` per value of `index` (nestable)."""
+
+    index: IndexSet
+    elem: "Sort | Array"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlotInfo:
+    """One scalar cell of the state vector."""
+
+    index: int
+    name: str          # e.g. "mode[1]" or "vq_enabled[1][0]"
+    var: str           # the declared variable, e.g. "mode"
+    path: tuple[Any, ...]  # array indices, e.g. (1,) or (1, 0)
+    sort: Sort
+    init: tuple[int, ...]  # allowed initial runtime values (usually one)
+
+
+# --------------------------------------------------------------------------- decorators
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionDecl:
+    name: str
+    func: Callable[..., None]
+    over: Mapping[str, Any]  # parameter name -> index-set name, iterable, or callable(model)
+    doc: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PropertyDecl:
+    name: str
+    kind: str  # "invariant" | "transition" | "sometimes"
+    clauses: tuple[str, ...]
+    func: Callable[..., Any]
+    doc: str
+
+
+def action(**over: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Mark a method `(self, s, **params)` as a guarded command.
+
+    Each keyword names an action parameter and its domain: the name of an index set
+    declared in `setup()`, any iterable of concrete values, or a callable
+    `(model) -> iterable`. The method runs once per combination of values.
+    """
+
+    def mark(func: Callable[..., None]) -> Callable[..., None]:
+        func.__mcheck_action__ = ActionDecl(  # type: ignore[attr-defined]
+            name=func.__name__, func=func, over=dict(over), doc=(func.__doc__ or "").strip()
+        )
+        return func
+
+    return mark
+
+
+def _property(kind: str, clauses: Sequence[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.__mcheck_property__ = PropertyDecl(  # type: ignore[attr-defined]
+            name=func.__name__, kind=kind, clauses=tuple(clauses), func=func, doc=(func.__doc__ or "").strip()
+        )
+        return func
+
+    return mark
+
+
+def invariant(*clauses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A state invariant `(self, s) -> condition`, tagged with the clauses it encodes."""
+    return _property("invariant", clauses)
+
+
+def transition_property(*clauses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A property of every step `(self, t) -> condition`; `t` has before, after, action, params, event.
+
+    It is evaluated once per action instance at load time, so Python `if` on `t.action`
+    or `t.params` is fine; conditions on state values must be expressions.
+    """
+    return _property("transition", clauses)
+
+
+def sometimes(*clauses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A goal `(self, s) -> condition` that some reachable state must satisfy."""
+    return _property("sometimes", clauses)
+
+
+# --------------------------------------------------------------------------- the model base
+
+
+class Model:
+    """Base class of every protocol model.
+
+    Subclasses set `name`, `description`, `params` (a tuple of `Param`), optionally `bugs`
+    (catalogue name -> description; a `bug` parameter is added automatically), and
+    implement `setup()`; they may override `end_state(s)` to declare legitimate end states.
+    """
+
+    name: str = ""
+    description: str = ""
+    params: tuple[Param, ...] = ()
+    bugs: Mapping[str, str] = {}
+    # wire profile the model's events are encoded with (see mcheck.trace)
+    profile: str | None = None
+
+    def __init__(self, p: ParamValues) -> None:
+        self.p = p
+        self._index_sets: dict[str, IndexSet] = {}
+        self._vars: dict[str, tuple[Sort | Array, Any]] = {}
+
+    # -- declarations used from setup()
+    def index_set(self, name: str, values: Sequence[Any], *, symmetric: bool = False) -> IndexSet:
+        if name in self._index_sets:
+            raise ModelDefinitionError(f"index set {name!r} declared twice")
+        if not values:
+            raise ModelDefinitionError(f"index set {name!r} is empty")
+        iset = IndexSet(name, tuple(values), symmetric)
+        self._index_sets[name] = iset
+        return iset
+
+    def var(self, name: str, shape: "Sort | Array", init: Any) -> None:
+        """Declare a state variable. `init` is a value, a list of allowed values
+        (several initial states), or a callable `(index path) -> value` for arrays."""
+        if name in self._vars:
+            raise ModelDefinitionError(f"state variable {name!r} declared twice")
+        if not name.isidentifier() or name.startswith("_"):
+            raise ModelDefinitionError(f"state variable name {name!r} must be an identifier not starting with '_'")
+        self._vars[name] = (shape, init)
+
+    def setup(self) -> None:  # pragma: no cover - every model overrides it
+        raise ModelDefinitionError(f"model {type(self).__name__} must define setup() declaring its state variables")
+
+    def end_state(self, s: "StateView") -> Value:
+        """States where having no enabled action is legitimate (default: none)."""
+        return False
+
+    def bug(self, name: str) -> bool:
+        """True when `-p bug=name` selected this catalogue bug (a load-time switch)."""
+        if name not in self.bugs:
+            raise ModelDefinitionError(f"bug {name!r} is used but not in the catalogue of {self.name}")
+        return self.p.values.get("bug") == name
+
+    # -- introspection used by build
+    @classmethod
+    def declared_params(cls) -> tuple[Param, ...]:
+        params = tuple(cls.params)
+        if cls.bugs and not any(p.name == "bug" for p in params):
+            params += (Param(name="bug", kind="choice", default="none", choices=("none", *cls.bugs),
+                             doc="replace one correct device behaviour with a catalogued firmware mistake"),)
+        return params
+
+    @classmethod
+    def action_decls(cls) -> list[ActionDecl]:
+        return [d for d in (getattr(v, "__mcheck_action__", None) for v in _members_in_order(cls)) if d]
+
+    @classmethod
+    def property_decls(cls) -> list[PropertyDecl]:
+        return [d for d in (getattr(v, "__mcheck_property__", None) for v in _members_in_order(cls)) if d]
+
+
+def _members_in_order(cls: type) -> list[Any]:
+    """Class attributes in definition order, base classes first."""
+    seen: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for key, value in vars(klass).items():
+            seen[key] = value
+    return list(seen.values())
+
+
+# --------------------------------------------------------------------------- state views
+
+
+class _Cells:
+    """Maps variable names and index paths to slots; shared by every view of one model."""
+
+    def __init__(self, slots: Sequence[SlotInfo], shapes: Mapping[str, Sort | Array]) -> None:
+        self.by_key = {(s.var, s.path): s for s in slots}
+        self.shapes = shapes
+
+
+class ArrayView:
+    """`s.mode[m]` reads (and in actions writes) one element; nested arrays nest views."""
+
+    __slots__ = ("_view", "_var", "_path", "_shape")
+
+    def __init__(self, view: "StateView", var: str, path: tuple[Any, ...], shape: Array) -> None:
+        self._view = view
+        self._var = var
+        self._path = path
+        self._shape = shape
+
+    def _key(self, idx: Any) -> tuple[Any, ...]:
+        if isinstance(idx, Expr):
+            raise ModelDefinitionError(
+                f"{self._var}[...] indexed by a model value; indices must be concrete (use an action parameter)")
+        if idx not in self._shape.index.values:
+            raise ModelDefinitionError(f"{self._var}: index {idx!r} is not in {self._shape.index.name} {list(self._shape.index.values)}")
+        return self._path + (idx,)
+
+    def __getitem__(self, idx: Any) -> Any:
+        path = self._key(idx)
+        if isinstance(self._shape.elem, Array):
+            return ArrayView(self._view, self._var, path, self._shape.elem)
+        return self._view._read(self._var, path)
+
+    def __setitem__(self, idx: Any, value: Value) -> None:
+        if isinstance(self._shape.elem, Array):
+            raise ModelDefinitionError(f"{self._var}: assign one element at a time")
+        self._view._write(self._var, self._key(idx), value)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in self._shape.index.values)
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        return ((i, self[i]) for i in self._shape.index.values)
+
+
+class StateView:
+    """Read-only access to a state's variables as expressions (`s.mode[m]`)."""
+
+    def __init__(self, cells: _Cells) -> None:
+        object.__setattr__(self, "_cells", cells)
+
+    def __getattr__(self, name: str) -> Any:
+        cells: _Cells = object.__getattribute__(self, "_cells")
+        if name not in cells.shapes:
+            raise ModelDefinitionError(f"no state variable {name!r} (declared: {', '.join(cells.shapes)})")
+        shape = cells.shapes[name]
+        if isinstance(shape, Array):
+            return ArrayView(self, name, (), shape)
+        return self._read(name, ())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise ModelDefinitionError(f"cannot assign {name!r} here: properties only read the state")
+
+    def _slot(self, var: str, path: tuple[Any, ...]) -> SlotInfo:
+        return self._cells.by_key[(var, path)]
+
+    def _read(self, var: str, path: tuple[Any, ...]) -> Expr:
+        info = self._slot(var, path)
+        return Slot(info.index, info.sort, info.name)
+
+    def _write(self, var: str, path: tuple[Any, ...], value: Value) -> None:
+        raise ModelDefinitionError(f"cannot assign {var} here: properties only read the state")
+
+
+@dataclass(kw_only=True)
+class Guard:
+    cond: Expr
+    clauses: tuple[str, ...]
+
+
+class ActionBuilder(StateView):
+    """The `s` an action body sees: reads give current expressions, writes are recorded.
+
+    Assignments are sequential (a later read sees an earlier write) and conditional inside
+    `with s.when(c):` blocks; guards (`s.require`) inside such a block only apply when the
+    condition holds.
+    """
+
+    def __init__(self, cells: _Cells) -> None:
+        super().__init__(cells)
+        object.__setattr__(self, "_assigned", {})   # slot index -> Expr
+        object.__setattr__(self, "_guards", [])
+        object.__setattr__(self, "_conds", [])
+        object.__setattr__(self, "_event", None)
+        object.__setattr__(self, "_clauses", [])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        shape = self._cells.shapes.get(name)
+        if shape is None:
+            raise ModelDefinitionError(f"no state variable {name!r} to assign")
+        if isinstance(shape, Array):
+            raise ModelDefinitionError(f"{name} is an array: assign elements, {name}[i] = ...")
+        self._write(name, (), value)
+
+    def _read(self, var: str, path: tuple[Any, ...]) -> Expr:
+        info = self._slot(var, path)
+        current = self._assigned.get(info.index)
+        return current if current is not None else Slot(info.index, info.sort, info.name)
+
+    def _write(self, var: str, path: tuple[Any, ...], value: Value) -> None:
+        info = self._slot(var, path)
+        new = lift(value, info.sort)
+        if self._conds:
+            new = If(And(*self._conds), new, self._read(var, path))
+        self._assigned[info.index] = new
+
+    # -- the action vocabulary
+    def require(self, cond: Value, *clauses: str) -> None:
+        """A guard: the action is enabled only when `cond` holds. Name the clauses it encodes."""
+        c = lift(cond, BOOL)
+        if self._conds:
+            c = Implies(And(*self._conds), c)
+        self._guards.append(Guard(cond=c, clauses=tuple(clauses)))
+        self._clauses.extend(clauses)
+
+    @contextlib.contextmanager
+    def when(self, cond: Value) -> Iterator[None]:
+        """Assignments and guards inside the block apply only when `cond` holds."""
+        self._conds.append(lift(cond, BOOL))
+        try:
+            yield
+        finally:
+            self._conds.pop()
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """The observable event this action produces (concrete values only)."""
+        if self._event is not None:
+            raise ModelDefinitionError("an action emits at most one event")
+        for key, value in fields.items():
+            if isinstance(value, Expr):
+                raise ModelDefinitionError(f"event field {key} must be concrete; split the action by outcome instead")
+        object.__setattr__(self, "_event", {"kind": kind, **fields})
+
+    def cite(self, *clauses: str) -> None:
+        """Record clauses an effect (not a guard) encodes."""
+        self._clauses.extend(clauses)
+
+
+class AfterView(StateView):
+    """The state after one action instance, as expressions over the state before it."""
+
+    def __init__(self, cells: _Cells, assigned: Mapping[int, Expr]) -> None:
+        super().__init__(cells)
+        object.__setattr__(self, "_assigned", assigned)
+
+    def _read(self, var: str, path: tuple[Any, ...]) -> Expr:
+        info = self._slot(var, path)
+        current = self._assigned.get(info.index)
+        return current if current is not None else Slot(info.index, info.sort, info.name)
+
+
+class TransitionView:
+    """The `t` a transition property sees for one action instance."""
+
+    def __init__(self, before: StateView, after: StateView, action: str, params: Mapping[str, Any],
+                 event: Mapping[str, Any] | None) -> None:
+        self.before = before
+        self.after = after
+        self.action = action
+        self.params = dict(params)
+        self.event = dict(event) if event else None
+
+    def is_(self, name: str) -> bool:
+        return self.action == name
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, default)
+
+    def changed(self, value: Callable[[StateView], Expr]) -> Expr:
+        """Whether `value(state)` differs between before and after."""
+        return value(self.before) != value(self.after)
+
+
+def combos(domains: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
+    keys = list(domains)
+    for values in itertools.product(*(domains[k] for k in keys)):
+        yield dict(zip(keys, values))
+
+
+__all__ = [
+    "Model", "IndexSet", "Array", "SlotInfo", "StateView", "ActionBuilder", "TransitionView",
+    "action", "invariant", "transition_property", "sometimes", "combos", "Guard", "TRUE", "Not",
+]

@@ -1,0 +1,81 @@
+"""Human-readable rendering of a `Result`: summary, property table, counterexamples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcheck.verdict import Result, Step, Violation
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def format_event(event: dict[str, Any] | None) -> str:
+    if not event:
+        return ""
+    fields = {k: v for k, v in event.items() if k != "kind"}
+    if event.get("kind") == "admin":
+        name = fields.pop("cmd", "?")
+        status = fields.pop("status", None)
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+        return f"AQ {name}({args})" + (f" -> {status}" if status is not None else "")
+    args = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+    return f"{event.get('kind')}({args})"
+
+
+def format_step(step: Step) -> list[str]:
+    event = format_event(step.event)
+    head = f"  {step.number:>3}. {step.label}"
+    if event:
+        head += f"  [{event}]"
+    if step.clauses:
+        head += f"  ({', '.join(step.clauses)})"
+    lines = [head]
+    for c in step.changes:
+        lines.append(f"         {c.field}: {_fmt(c.before)} -> {_fmt(c.after)}")
+    if not step.changes:
+        lines.append("         (no state change)")
+    return lines
+
+
+def format_violation(v: Violation, *, show_initial: bool = False) -> list[str]:
+    clauses = ", ".join(v.clauses) or "-"
+    lines = [f"VIOLATION {v.property} [{clauses}]: {v.message}"]
+    if v.witness.steps:
+        lines.append(f"  shortest counterexample, {len(v.witness.steps)} step(s) from the initial state:")
+        if show_initial:
+            lines.append("  initial: " + ", ".join(f"{k}={_fmt(x)}" for k, x in v.witness.initial.items()))
+        for step in v.witness.steps:
+            lines.extend(format_step(step))
+    return lines
+
+
+def render(result: Result, *, show_initial: bool = False) -> str:
+    params = " ".join(f"{k}={_fmt(v)}" for k, v in result.params.items())
+    rate = f"{result.states / result.seconds:,.0f} states/s" if result.seconds > 0 else "-"
+    lines = [
+        f"model {result.model} ({params}), engine {result.engine}",
+        f"states {result.states:,}  transitions {result.transitions:,}  depth {result.depth}  "
+        f"time {result.seconds:.2f} s  ({rate})",
+    ]
+    if result.bounds_hit:
+        lines.append(f"bounds hit: {', '.join(result.bounds_hit)} (the search is incomplete)")
+    lines.extend(result.notes)
+    lines.append("")
+    width = max((len(p.name) for p in result.properties), default=8)
+    lines.append(f"  {'property':<{width}}  {'kind':<10}  {'verdict':<8}  clauses")
+    for p in result.properties:
+        lines.append(f"  {p.name:<{width}}  {p.kind:<10}  {p.verdict:<8}  {', '.join(p.clauses) or '-'}")
+    cov = result.coverage
+    if cov.get("never_fired"):
+        lines.append("")
+        lines.append(f"{len(cov['never_fired'])} action instance(s) never fired, e.g. {', '.join(cov['never_fired'][:5])}")
+    for v in result.violations:
+        lines.append("")
+        lines.extend(format_violation(v, show_initial=show_initial))
+    lines.append("")
+    lines.append(f"verdict: {result.verdict.upper()}")
+    return "\n".join(lines)
