@@ -39,7 +39,9 @@ class ActionInstance:
 
     @property
     def label(self) -> str:
-        args = ", ".join(f"{k}={_show(v)}" for k, v in self.params.items())
+        """`name(param=value, ...)`; a parameter named `outcome` (a choice among a command's
+        possible answers) is left out, since the event shows the answer."""
+        args = ", ".join(f"{k}={_show(v)}" for k, v in self.params.items() if k != "outcome")
         return f"{self.name}({args})"
 
 

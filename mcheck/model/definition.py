@@ -347,7 +347,7 @@ class ActionBuilder(StateView):
         finally:
             self._conds.pop()
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, /, **fields: Any) -> None:
         """The observable event this action produces (concrete values only)."""
         if self._event is not None:
             raise ModelDefinitionError("an action emits at most one event")
@@ -391,9 +391,12 @@ class TransitionView:
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
 
-    def changed(self, value: Callable[[StateView], Expr]) -> Expr:
-        """Whether `value(state)` differs between before and after."""
-        return value(self.before) != value(self.after)
+    def unchanged(self) -> Expr:
+        """The step leaves every state variable as it was."""
+        assigned: Mapping[int, Expr] = object.__getattribute__(self.after, "_assigned")
+        cells: _Cells = object.__getattribute__(self.after, "_cells")
+        by_index = {info.index: info for info in cells.by_key.values()}
+        return And(*(e == Slot(i, by_index[i].sort, by_index[i].name) for i, e in assigned.items()))
 
 
 def combos(domains: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:

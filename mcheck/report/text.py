@@ -20,6 +20,9 @@ def format_event(event: dict[str, Any] | None) -> str:
     if event.get("kind") == "admin":
         name = fields.pop("cmd", "?")
         status = fields.pop("status", None)
+        qualifier = fields.pop("qualifier", None)
+        if status is not None and qualifier not in (None, "Q_OK"):
+            status = f"{status}/{qualifier}"
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
         return f"AQ {name}({args})" + (f" -> {status}" if status is not None else "")
     args = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items())

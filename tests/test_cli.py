@@ -1,0 +1,152 @@
+"""`mcheck check`, `bugs`, `models`: exit codes, JSON schema, bad input as one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mcheck.cli import main
+
+SCHEMA = json.loads(resources.files("mcheck.report").joinpath("result-schema.json").read_text())
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_holds_exits_0_and_prints_summary_table(capsys):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1")
+    assert code == 0
+    assert "states 228" in out and "verdict: HOLDS" in out
+    assert "no_dma_while_stopped" in out and "D-DP-9, D-DP-16" in out
+
+
+def test_violation_exits_1_with_numbered_steps(capsys):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "-p", "bug=notify-after-stop")
+    assert code == 1
+    assert "VIOLATION no_notification_while_stopped [D-DP-16, D-DP-15]" in out
+    assert "  2. mode_set(m=1, flags=1)  [AQ DEV_MODE_SET(group=1, member=1, flags=1) -> OK]" in out
+    assert "mode[1]: running -> stopped" in out
+
+
+@pytest.mark.parametrize("flag", [["--max-states", "50"], ["--max-depth", "2"], ["--timeout", "0.000001"]])
+def test_bounds_exit_3_bounded(capsys, flag):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=2", *flag)
+    assert code == 3
+    assert "verdict: BOUNDED" in out and "bounds hit:" in out
+
+
+def test_json_output_follows_schema(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    code, _, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "-p", "bug=stop-not-idempotent", "--json", str(path))
+    assert code == 1
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["verdict"] == "violated"
+    names = {p["name"]: p for p in data["properties"]}
+    assert names["mode_set_is_idempotent"]["verdict"] == "violated"
+    assert names["mode_set_is_idempotent"]["clauses"] == ["D-DP-20", "D-DP-21"]
+    (v,) = data["violations"]
+    assert v["witness"]["steps"][-1]["event"]["status"] == "EBUSY"
+
+
+def test_json_to_stdout_is_pure_json(capsys):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "--json", "-")
+    assert code == 0
+    jsonschema.validate(json.loads(out), SCHEMA)
+
+
+def test_schema_rejects_a_broken_result():
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"schema": "mcheck-result/1", "verdict": "fine"}, SCHEMA)
+
+
+def test_dot_and_graphml_export(tmp_path, capsys):
+    dot, gml = tmp_path / "g.dot", tmp_path / "g.graphml"
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "--dot", str(dot), "--graphml", str(gml))
+    assert code == 0
+    assert dot.read_text().startswith('digraph "virtio-1.4"') and dot.read_text().count(" -> ") > 228
+    import networkx as nx
+    g = nx.read_graphml(gml)
+    assert g.number_of_nodes() == 228
+    assert "graph: 228 nodes" in out
+
+
+def test_graph_cap_switches_graph_off(capsys, tmp_path):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "--graph", "--graph-cap", "10")
+    assert code == 0 and "graph not built: 228 states exceed --graph-cap 10" in out
+
+
+def test_bugs_lists_the_catalogue(capsys):
+    code, out, _ = run(capsys, "bugs", "virtio-1.4")
+    assert code == 0
+    assert out.splitlines()[0].startswith("dma-after-stop ")
+    assert len(out.splitlines()) >= 10
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["check", "no-such-model"], "unknown model 'no-such-model'"),
+    (["check", "virtio-1.4", "-p", "colour=red"], "unknown parameter 'colour' for model virtio-1.4"),
+    (["check", "virtio-1.4", "-p", "members=99"], "parameter members=99 for model virtio-1.4: out of range 1..6"),
+    (["check", "virtio-1.4", "-p", "members=two"], "parameter members='two' for model virtio-1.4: not an integer"),
+    (["check", "virtio-1.4", "-p", "bug=no-such-bug"], "parameter bug='no-such-bug' for model virtio-1.4: unknown value"),
+    (["check", "virtio-1.4", "-p", "members"], "parameter 'members': expected key=value"),
+    (["check", "virtio-1.4", "-p", "objects_survive_flr=maybe"], "expected true or false"),
+    (["bugs", "no-such-model"], "unknown model"),
+])
+def test_bad_input_is_one_line_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_model_file_that_does_not_import(tmp_path, capsys):
+    bad = tmp_path / "broken.py"
+    bad.write_text("from mcheck.model.definition import Model\n\nimport no_such_module_here\n")
+    code, _, err = run(capsys, "check", str(bad))
+    assert code == 2
+    assert f"{bad}:3: model file does not import: ModuleNotFoundError" in err
+
+
+def test_model_file_with_syntax_error(tmp_path, capsys):
+    bad = tmp_path / "syntax.py"
+    bad.write_text("class X(:\n")
+    code, _, err = run(capsys, "check", str(bad))
+    assert code == 2 and f"{bad}:1: model file does not import" in err
+
+
+def test_property_that_raises_names_file_and_line(tmp_path, capsys):
+    path = tmp_path / "raising.py"
+    path.write_text(
+        "from mcheck.model.definition import Model, action, invariant\n"
+        "from mcheck.model.expr import BOOL\n"
+        "class Raising(Model):\n"
+        "    name = 'raising'\n"
+        "    def setup(self):\n"
+        "        self.var('x', BOOL, init=False)\n"
+        "    @action()\n"
+        "    def flip(self, s):\n"
+        "        s.x = ~s.x\n"
+        "    @invariant('T-1')\n"
+        "    def broken(self, s):\n"
+        "        return 1 / 0\n"
+    )
+    code, _, err = run(capsys, "check", str(path))
+    assert code == 2
+    assert f"{path}:12: property broken raised ZeroDivisionError" in err
+
+
+def test_console_script_runs_as_a_process():
+    proc = subprocess.run([sys.executable, "-m", "mcheck.cli", "check", "virtio-1.4", "-p", "members=1", "-q"],
+                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "verdict: HOLDS"
