@@ -151,6 +151,69 @@ def _effect_lines(model: LoadedModel, layout: Layout, a_index: int, indent: str)
     return lines
 
 
+def _conjuncts(guard: Expr) -> list[Expr]:
+    if isinstance(guard, Const) and guard.value == 1:
+        return []
+    if isinstance(guard, Op) and guard.op == "and":
+        return list(guard.args)
+    return [guard]
+
+
+def _guard_tree(items: list[tuple[int, list[Expr]]], bodies: dict[int, list[str]], indent: str) -> list[str]:
+    """Nested `if`s that test a leading conjunct shared by consecutive actions only once.
+
+    Actions keep their order (so exploration order, and with it which of several
+    equally short witnesses is found, does not depend on the factoring)."""
+    out: list[str] = []
+    i = 0
+    while i < len(items):
+        a, conj = items[i]
+        if not conj:
+            out.extend(indent + line for line in bodies[a])
+            i += 1
+            continue
+        key = repr(conj[0])
+        j = i + 1
+        while j < len(items) and items[j][1] and repr(items[j][1][0]) == key:
+            j += 1
+        if j - i == 1:
+            cond = " and ".join(py_expr(c) for c in conj)
+            out.append(f"{indent}if {cond}:")
+            out.extend(indent + "    " + line for line in bodies[a])
+        else:
+            out.append(f"{indent}if {py_expr(conj[0])}:")
+            out.extend(_guard_tree([(b, c[1:]) for b, c in items[i:j]], bodies, indent + "    "))
+        i = j
+    return out
+
+
+def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_index: dict[str, int],
+                 record_edges: bool) -> list[str]:
+    """The lines run when action `a` is enabled: successor, transition checks, store, coverage."""
+    act = model.actions[a]
+    lines = [f"# {act.label}"]
+    self_loop = not act.assigns
+    if not self_loop:
+        lines.extend(_effect_lines(model, layout, a, ""))
+    for p in trans:
+        cond = p.per_action.get(a)
+        if cond is not None:
+            k = prop_index[p.name]
+            lines.append(f"if not found[{k}] and not {py_expr(cond)}: tp_fail({k}, pid, {a}, {'x' if self_loop else 'y'})")
+    if self_loop:
+        target = "pid"
+    else:
+        target = "j"
+        lines.append("j = get(y)")
+        lines.append("if j is None:")
+        lines.append(f"    j = len(states); ids[y] = j; push(y); par(pid); vi({a}); nx(j)")
+    if record_edges:
+        lines.append(f"edge((pid, {target}, {a}))")
+    lines.append(f"cov[{a}] += 1")
+    lines.append("n += 1")
+    return lines
+
+
 def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
     layout = Layout.of(model)
     inv = [p for p in model.properties if p.kind == "invariant"]
@@ -186,23 +249,9 @@ def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
         k = prop_index[p.name]
         L.append(f"        if not reached[{k}] and {py_expr(p.expr)}: goal_hit({k}, pid)")
     L.append("        n = 0")
-    for act in model.actions:
-        a = act.index
-        L.append(f"        # {act.label}")
-        L.append(f"        if {py_expr(act.guard)}:")
-        L.extend(_effect_lines(model, layout, a, "            "))
-        for p in trans:
-            cond = p.per_action.get(a)
-            if cond is not None:
-                k = prop_index[p.name]
-                L.append(f"            if not found[{k}] and not {py_expr(cond)}: tp_fail({k}, pid, {a}, y)")
-        L.append("            j = get(y)")
-        L.append("            if j is None:")
-        L.append("                j = len(states); ids[y] = j; push(y); par(pid); vi(" + str(a) + "); nx(j)")
-        if record_edges:
-            L.append(f"            edge((pid, j, {a}))")
-        L.append(f"            cov[{a}] += 1")
-        L.append("            n += 1")
+    bodies = {act.index: _expand_body(model, layout, act.index, trans, prop_index, record_edges)
+              for act in model.actions}
+    L.extend(_guard_tree([(act.index, _conjuncts(act.guard)) for act in model.actions], bodies, "        "))
     L.append(f"        if n == 0 and not {py_expr(model.end_state)}: deadlock(pid)")
     L.append("        return n")
     L.append("    return expand")

@@ -406,12 +406,19 @@ def _flatten(args: Sequence[object]) -> list[Value]:
     return out
 
 
+_NEGATED = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
+
+
 def Not(a: Value) -> Expr:
     (x,) = _bools([a])
     if x is TRUE:
         return FALSE
     if x is FALSE:
         return TRUE
+    if isinstance(x, Op) and x.op == "not":
+        return x.args[0]
+    if isinstance(x, Op) and x.op in _NEGATED:
+        return Op(_NEGATED[x.op], x.args, BOOL)
     return Op("not", (x,), BOOL)
 
 
