@@ -8,7 +8,7 @@ import sys
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
-from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, write_dot, write_graphml
+from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_fits, write_dot, write_graphml
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.report.json_out import write_result
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--graphml", metavar="PATH", help="write the reachable graph as GraphML")
     p.add_argument("--graph", action="store_true", help="build the reachable graph and report its SCCs")
     p.add_argument("--graph-cap", type=_positive(int), default=DEFAULT_GRAPH_CAP, metavar="N",
-                   help=f"largest state count for which the graph is built (default {DEFAULT_GRAPH_CAP:,})")
+                   help=f"largest states + transitions for which the graph is built (default {DEFAULT_GRAPH_CAP:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     p.set_defaults(run=run_check)
 
@@ -62,8 +62,9 @@ def run_check(args: argparse.Namespace) -> int:
     bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
     result, exp = check(model, bounds, record_edges=want_graph)
     if want_graph:
-        if len(exp.states) > args.graph_cap:
-            result.notes.append(f"graph not built: {len(exp.states):,} states exceed --graph-cap {args.graph_cap:,}")
+        if not graph_fits(exp, args.graph_cap):
+            result.notes.append(f"graph not built: {len(exp.states):,} states and {exp.transitions:,} transitions "
+                                f"exceed --graph-cap {args.graph_cap:,}")
         else:
             g = build_graph(exp)
             facts = analyse(g)

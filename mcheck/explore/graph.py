@@ -14,7 +14,12 @@ import networkx as nx
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Exploration
 
-DEFAULT_GRAPH_CAP = 200_000
+# states + transitions; networkx costs a few KB per node and per edge
+DEFAULT_GRAPH_CAP = 2_000_000
+
+
+def graph_fits(exp: Exploration, cap: int) -> bool:
+    return len(exp.states) + exp.transitions <= cap
 
 
 def build_graph(exp: Exploration) -> nx.MultiDiGraph:
