@@ -19,6 +19,7 @@ from mcheck.errors import McheckError
 COMMAND_MODULES = (
     "mcheck.explore.cli",
     "mcheck.trace.cli",
+    "mcheck.report.cli",
 )
 
 EXIT_USAGE = 2

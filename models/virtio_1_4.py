@@ -20,7 +20,7 @@ Clause IDs refer to shared/reference/virtio-1.4-device-parts.md §10.
 
 from __future__ import annotations
 
-from mcheck.model.definition import Array, Model, action, invariant, sometimes, transition_property
+from mcheck.model.definition import Array, Model, Ref, action, invariant, sometimes, transition_property
 from mcheck.model.expr import BOOL, And, Enum, If, Int, Not, Or
 from mcheck.model.params import Param
 from models.virtio_admin import (
@@ -95,7 +95,7 @@ class Virtio14(Model):
         # owner (PF)
         self.var("devparts_enabled", BOOL, init=False)     # LIST_USE enabled the dev-parts bundle (D-GA-7/8)
         self.var("cap_limit", Int(0, p.objects), init=0)   # driver's DEV_PARTS_CAP limit (D-CAP-5)
-        self.var("obj_member", Array(objects, Int(0, n)), init=0)  # 0 = free id
+        self.var("obj_member", Array(objects, Ref(members)), init=0)  # 0 = free id
         self.var("obj_kind", Array(objects, KIND), init="get")
         # members (VFs)
         self.var("mode", Array(members, MODE), init="running")
@@ -543,8 +543,7 @@ class Virtio14(Model):
 
     @sometimes("D-DP-17")
     def flr_while_stopped_reachable(self, s):
-        """An FLR is in progress on a member whose mode is stopped (only with mode_after_reset=keep) or
-        running with an object alive, the window in which Linux's reset_done runs."""
+        """An FLR is in progress while the member still has a resource object (Linux's reset_done window)."""
         return Or(*(And(s.phase[m] == "flr", s.obj_member[o] == m)
                     for m in self._index_sets["members"] for o in self._index_sets["objects"]))
 

@@ -71,8 +71,8 @@ def answer(s: ActionBuilder, chain: Sequence[Outcome], outcome: int, cmd: str, *
     if chosen.status == DEFERRED or static[-1] is FALSE or any(c is TRUE for c in static[:-1]):
         s.require(False)  # this outcome can never be the answer for these parameters
         return
-    for earlier in static[:-1]:
-        s.require(Not(earlier))
+    for earlier, cond in zip(chain[:outcome], static[:-1]):
+        s.require(Not(cond), *earlier.clauses)  # "not that earlier answer": the same rule, negated
     s.require(chosen.cond, *chosen.clauses)
     if chosen.effect is not None:
         chosen.effect(s)

@@ -12,6 +12,8 @@ from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.report.json_out import write_result
+from mcheck.report.outputs import add_output_arguments, emit_outputs
+from mcheck.report.progress import progress_for
 from mcheck.report.text import render
 
 
@@ -45,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--graph", action="store_true", help="build the reachable graph and report its SCCs")
     p.add_argument("--graph-cap", type=_positive(int), default=DEFAULT_GRAPH_CAP, metavar="N",
                    help=f"largest states + transitions for which the graph is built (default {DEFAULT_GRAPH_CAP:,})")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line, no progress display")
+    add_output_arguments(p)
     p.set_defaults(run=run_check)
 
     b = sub.add_parser("bugs", help="list a model's device-bug catalogue")
@@ -58,15 +61,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_assignments(args.params))
-    want_graph = bool(args.dot or args.graphml or args.graph)
+    want_graph = bool(args.dot or args.graphml or args.graph or args.report)
     bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
-    result, exp = check(model, bounds, record_edges=want_graph)
+    with progress_for(args) as progress:
+        result, exp = check(model, bounds, record_edges=want_graph, progress=progress)
+    graph = None
     if want_graph:
         if not graph_fits(exp, args.graph_cap):
             result.notes.append(f"graph not built: {len(exp.states):,} states and {exp.transitions:,} transitions "
                                 f"exceed --graph-cap {args.graph_cap:,}")
         else:
-            g = build_graph(exp)
+            g = graph = build_graph(exp)
             facts = analyse(g)
             result.coverage["graph"] = facts
             result.notes.append(f"graph: {facts['nodes']:,} nodes, {facts['edges']:,} edges, {facts['sccs']:,} SCCs "
@@ -77,6 +82,7 @@ def run_check(args: argparse.Namespace) -> int:
                 write_graphml(g, args.graphml)
     if args.json:
         write_result(result, args.json)
+    emit_outputs(args, result, args.model, graph=graph)
     if args.json != "-":
         if args.quiet:
             print(f"verdict: {result.verdict.upper()}")

@@ -1,0 +1,87 @@
+"""`mcheck report RESULT.json --html DIR`: reports from a result saved with `--json`.
+
+A run in CI saves its result once; the HTML report (and JUnit or SARIF, if they were not
+asked for at the time) can then be made later, elsewhere, without running the check
+again. The result is read back into the same `Result` type the engines produce.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any, TypeVar
+
+from mcheck.errors import InputError
+from mcheck.report.html import write_report
+from mcheck.report.junit import write_junit
+from mcheck.report.sarif import write_sarif
+from mcheck.verdict import Change, PropertyVerdict, Result, Step, Violation, Witness
+
+SCHEMA = "mcheck-result/1"
+DERIVED = {"schema", "states_per_second"}  # written by Result.to_dict, recomputed on use
+
+T = TypeVar("T")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write HTML, JUnit or SARIF reports from a result saved with --json")
+    p.add_argument("result", metavar="RESULT.json", help="a result written by check/replay --json")
+    p.add_argument("--html", metavar="DIR", help="write a self-contained HTML report to DIR/index.html")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
+    p.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0")
+    p.add_argument("--source", metavar="FILE", help="the model or trace file, for SARIF locations and the summary")
+    p.set_defaults(run=run_report)
+
+
+def _build(cls: type[T], data: dict[str, Any]) -> T:  # cls: one of the verdict dataclasses
+    """Construct `cls` from its fields; keys it does not declare (fields a newer writer
+    added, such as a divergence's `event_index`) are kept as attributes, not dropped."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    obj = cls(**{k: v for k, v in data.items() if k in names})
+    for key, value in data.items():
+        if key not in names and key not in DERIVED:
+            setattr(obj, key, value)
+    return obj
+
+
+def result_from_dict(data: dict[str, Any]) -> Result:
+    """The inverse of `Result.to_dict()`."""
+    if data.get("schema") != SCHEMA:
+        raise InputError(f"not an mcheck result (schema {data.get('schema')!r}, expected {SCHEMA!r})")
+    try:
+        violations = []
+        for v in data.get("violations", []):
+            w = v["witness"]
+            steps = [_build(Step, {**s, "changes": [_build(Change, c) for c in s["changes"]]}) for s in w["steps"]]
+            violations.append(_build(Violation, {**v, "witness": _build(Witness, {**w, "steps": steps})}))
+        properties = [_build(PropertyVerdict, p) for p in data.get("properties", [])]
+        return _build(Result, {**data, "properties": properties, "violations": violations})
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"malformed mcheck result: {type(exc).__name__}: {exc}") from None
+
+
+def load_result(path: str) -> Result:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not an mcheck result (expected a JSON object)")
+    return result_from_dict(data)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    if not (args.html or args.junit or args.sarif):
+        raise InputError("nothing to write: give --html DIR, --junit FILE or --sarif FILE")
+    result = load_result(args.result)
+    if args.html:
+        print(write_report(result, args.html, source=args.source))
+    if args.junit:
+        write_junit(result, args.junit)
+    if args.sarif:
+        write_sarif(result, args.sarif, args.source)
+    return 0
