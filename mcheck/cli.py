@@ -19,6 +19,7 @@ from mcheck.errors import McheckError
 COMMAND_MODULES = (
     "mcheck.explore.cli",
     "mcheck.trace.cli",
+    "mcheck.replay.cli",
     "mcheck.report.cli",
 )
 

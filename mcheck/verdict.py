@@ -49,11 +49,19 @@ class Witness:
 
 @dataclass(kw_only=True)
 class Violation:
+    """A property violation, or (kind "divergence") a trace event the model cannot explain.
+
+    Divergences also carry the trace's `event_index`, the `candidates` (model states just
+    before, decoded) and what the model `expected` instead."""
+
     property: str
     kind: str
     clauses: list[str]
     message: str
     witness: Witness
+    event_index: int | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from mcheck.model.definition import Array, Model, Ref, action, invariant, sometimes, transition_property
 from mcheck.model.expr import BOOL, And, Enum, If, Int, Not, Or
 from mcheck.model.params import Param
+from models.virtio_observe import observe as observe_event
 from models.virtio_admin import (
     DEFERRED, EBUSY, EEXIST, EINVAL, ENOSPC, ENXIO, INVALID_FIELD, INVALID_GROUP, INVALID_MEMBER, INVALID_OPCODE,
     OK, OUTCOMES, VALIDATION_QUALIFIERS, Outcome, answer,
@@ -261,7 +262,7 @@ class Virtio14(Model):
         """DEV_PARTS_GET (0xf), type ALL: every part of the member, in order-table order (D-DP-3)."""
         order, vq_parts = "table", self.p.queues
         if self.bug("parts-out-of-order"):
-            order = "status-before-drv-features"
+            order = "wrong"   # DEVICE_STATUS before DRV_FEATURES
         if self.bug("parts-missing-vq"):
             vq_parts = self.p.queues - 1
         chain = self._sriov_checks(s, GROUP_SRIOV, m)
@@ -551,6 +552,11 @@ class Virtio14(Model):
     def stop_with_buffers_in_flight_reachable(self, s):
         """A running member has a buffer in flight (so the stop's write-back is exercised)."""
         return Or(*(s.inflight[m][q] > 0 for m in self._index_sets["members"] for q in self._index_sets["queues"]))
+
+
+    def observe(self, event):
+        """A decoded trace event in this model's vocabulary (models/virtio_observe.py)."""
+        return observe_event(event, self.p.objects)
 
 
 def _admin(t, cmd: str, status: str | None = None) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from mcheck.errors import ModelDefinitionError
 from mcheck.model.expr import (
-    BOOL, TRUE, Expr, If, Implies, And, Not, Slot, Sort, Value, lift,
+    BOOL, TRUE, Expr, If, Implies, And, Not, RefSort, Slot, Sort, Value, lift,
 )
 from mcheck.model.params import Param, ParamValues
 
@@ -37,6 +37,21 @@ class IndexSet:
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+def Ref(index: IndexSet, *, none: int = 0) -> RefSort:
+    """A variable that names one id of `index` (an int index set), or holds `none`.
+
+    Declare with it any value that stores a member id (for example which member owns an
+    object): with `--symmetry`, when the explorer permutes interchangeable ids it renames
+    such values too. An `Int` holding an id would not be renamed, and the check would
+    refuse the model as not symmetric."""
+    ids = list(index.values)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in ids):
+        raise ModelDefinitionError(f"Ref({index.name}): the index set's ids must be ints")
+    if none in ids:
+        raise ModelDefinitionError(f"Ref({index.name}, none={none}): 'none' must not be an id of {index.name}")
+    return RefSort(min(ids + [none]), max(ids + [none]), index.name)
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,13 @@ class Model:
     def end_state(self, s: "StateView") -> Value:
         """States where having no enabled action is legitimate (default: none)."""
         return False
+
+    def observe(self, event: Any) -> dict[str, Any] | None:
+        """Map a decoded trace event to the event dict this model's actions emit (for replay).
+
+        Keys the capture cannot tell are left out and match anything; None means the model
+        ignores the event. Models that can replay traces override this."""
+        raise ModelDefinitionError(f"model {self.name} cannot replay traces: it defines no observe(event)")
 
     def bug(self, name: str) -> bool:
         """True when `-p bug=name` selected this catalogue bug (a load-time switch)."""
@@ -406,6 +428,6 @@ def combos(domains: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
 
 
 __all__ = [
-    "Model", "IndexSet", "Array", "SlotInfo", "StateView", "ActionBuilder", "TransitionView",
+    "Model", "IndexSet", "Array", "Ref", "SlotInfo", "StateView", "ActionBuilder", "TransitionView",
     "action", "invariant", "transition_property", "sometimes", "combos", "Guard", "TRUE", "Not",
 ]

@@ -46,6 +46,8 @@ def format_step(step: Step) -> list[str]:
 
 def format_violation(v: Violation, *, show_initial: bool = False) -> list[str]:
     clauses = ", ".join(v.clauses) or "-"
+    if v.kind == "divergence":
+        return _format_divergence(v, clauses)
     lines = [f"VIOLATION {v.property} [{clauses}]: {v.message}"]
     if v.witness.steps:
         lines.append(f"  shortest counterexample, {len(v.witness.steps)} step(s) from the initial state:")
@@ -53,6 +55,28 @@ def format_violation(v: Violation, *, show_initial: bool = False) -> list[str]:
             lines.append("  initial: " + ", ".join(f"{k}={_fmt(x)}" for k, x in v.witness.initial.items()))
         for step in v.witness.steps:
             lines.extend(format_step(step))
+    return lines
+
+
+def _format_divergence(v: Violation, clauses: str) -> list[str]:
+    lines = [f"DIVERGENCE at event {v.event_index} [{clauses}]: {v.message}"]
+    if v.witness.steps:
+        lines.append(f"  how the model explains the events just before ({len(v.witness.steps)} step(s), "
+                     "hidden steps marked '-'):")
+        for step in v.witness.steps:
+            index = (step.event or {}).get("index")
+            mark = f"#{index}" if index is not None else "-"
+            lines.extend(f"  {mark:>6} {line.strip()}" if i == 0 else f"         {line.strip()}"
+                         for i, line in enumerate(format_step(step)))
+    if v.candidates:
+        fields = list(v.candidates[0])
+        differing = [f for f in fields if len({str(c.get(f)) for c in v.candidates}) > 1]
+        shown = v.candidates[0]
+        lines.append(f"  candidate state{'s' if len(v.candidates) > 1 else ''} just before "
+                     f"({len(v.candidates)} shown): " + ", ".join(f"{k}={_fmt(shown[k])}" for k in fields))
+        if differing:
+            for k, c in enumerate(v.candidates[1:], 2):
+                lines.append(f"    candidate {k} differs: " + ", ".join(f"{f}={_fmt(c.get(f))}" for f in differing))
     return lines
 
 

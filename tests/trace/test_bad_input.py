@@ -15,7 +15,7 @@ from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.pcapng import LINKTYPE_USER0
 from mcheck.trace.profile import load_profile
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "traces" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 HEADER = TraceHeader(profile="virtio-1.4", members=(1, 2), queues=1)
 V14 = Codec(load_profile("virtio-1.4"))
 

@@ -9,7 +9,7 @@ import pytest
 from mcheck.cli import main
 from mcheck.trace.pyshark_reader import DISSECTOR_PATH
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "traces" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 
 
 def test_convert_round_trip_is_byte_identical(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

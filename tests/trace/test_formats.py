@@ -17,11 +17,11 @@ from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = ROOT / "traces" / "reference"
+REFERENCE_DIR = ROOT / "tests" / "trace" / "data"
 
 
 def _load_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_reference", ROOT / "traces" / "make_reference.py")
+    spec = importlib.util.spec_from_file_location("make_reference", ROOT / "tests" / "trace" / "make_fixtures.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -35,7 +35,7 @@ NAMES = list(BUILDER.REFERENCE)
 def test_committed_reference_traces_match_the_builder(tmp_path: Path) -> None:
     for path in BUILDER.write_all(tmp_path):
         committed = REFERENCE_DIR / path.name
-        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run PYTHONPATH=. python traces/make_reference.py"
+        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run PYTHONPATH=. python tests/trace/make_fixtures.py"
 
 
 @pytest.mark.parametrize("name", NAMES)

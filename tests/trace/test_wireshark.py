@@ -19,7 +19,7 @@ from mcheck.trace.profile import load_profile
 from mcheck.trace.pyshark_reader import DISSECTOR_PATH, read_trace_pyshark
 from mcheck.trace.record import PROFILE_CODES
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "traces" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 CAPTURES = sorted(REFERENCE_DIR.glob("*.pcapng"))
 
 

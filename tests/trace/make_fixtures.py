@@ -1,6 +1,9 @@
-"""Build the reference traces in traces/reference/ (small, synthetic, deterministic).
+"""Build the format fixtures in tests/trace/data/ (small, synthetic, deterministic).
 
-Run `PYTHONPATH=. python traces/make_reference.py` from the repository root after changing a profile
+They exercise every event kind, split submit/complete records and odd lengths for the
+readers, writers and the dissector; they are not protocol runs (the Linux-flow reference
+traces that must replay clean are in traces/). Run
+`PYTHONPATH=. python tests/trace/make_fixtures.py` from the repository root after changing a profile
 or the formats; tests/trace checks that the committed files match what this produces.
 """
 
@@ -18,7 +21,7 @@ from mcheck.trace.events import (
 from mcheck.trace.io import write_trace
 from mcheck.trace.profile import load_profile
 
-OUT = Path(__file__).with_name("reference")
+OUT = Path(__file__).with_name("data")
 SR = "SRIOV"
 
 

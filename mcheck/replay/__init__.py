@@ -1,0 +1,48 @@
+"""Trace replay against a model: `replay_file(path) -> Result`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from mcheck.errors import InputError
+from mcheck.model.build import LoadedModel
+from mcheck.model.registry import BUILTIN, load_model
+from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
+from mcheck.trace.events import TraceHeader
+from mcheck.trace.io import read_trace
+from mcheck.verdict import Result
+
+# which built-in model explains traces of which wire profile
+MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
+
+
+def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str, Any]) -> LoadedModel:
+    """The model named, or the one of the trace's profile, sized by the trace's topology
+    unless the parameters say otherwise."""
+    name = model or MODEL_FOR_PROFILE.get(header.profile)
+    if name is None:
+        raise InputError(f"trace profile {header.profile!r} has no built-in model; name one with --model")
+    given = dict(params)
+    if name in BUILTIN:
+        if header.members and "members" not in given:
+            given["members"] = max(header.members)
+        if header.queues and "queues" not in given:
+            given["queues"] = header.queues
+    return load_model(name, given)
+
+
+def replay_file(path: str | Path, *, model: str | None = None, params: Mapping[str, Any] | None = None,
+                profile: str | None = None, keep_going: bool = False, hidden_kinds: Iterable[str] = ("doorbell",),
+                max_candidates: int = DEFAULT_MAX_CANDIDATES,
+                progress: Callable[[int, float], None] | None = None) -> Result:
+    """Replay a JSONL or pcapng trace. A file that cannot be opened raises InputError; damage
+    further in ends the replay with verdict `error` after the readable part was replayed,
+    so the divergences before the damage are still reported."""
+    trace = read_trace(path, profile=profile, join=True)
+    loaded = model_for_trace(trace.header, model, params or {})
+    return replay_events(loaded, trace.events, keep_going=keep_going, hidden_kinds=hidden_kinds,
+                         max_candidates=max_candidates, progress=progress).result
+
+
+__all__ = ["replay_file", "model_for_trace", "replay_events"]

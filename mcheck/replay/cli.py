@@ -1,0 +1,53 @@
+"""`mcheck replay TRACE`: replay a capture against the model, report divergences."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mcheck.model.params import parse_assignments
+from mcheck.replay import model_for_trace
+from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
+from mcheck.report.json_out import write_result
+from mcheck.report.outputs import add_output_arguments, emit_outputs
+from mcheck.report.progress import progress_for
+from mcheck.report.text import render
+from mcheck.trace.io import read_trace
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay", help="replay a JSONL or pcapng trace against the model")
+    p.add_argument("trace", metavar="TRACE", help="a .jsonl or .pcapng trace")
+    p.add_argument("--model", metavar="M", help="model name or file (default: the one of the trace's profile)")
+    p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="model parameter (default members and queues come from the trace header)")
+    p.add_argument("--profile", metavar="P", help="wire profile name or TOML file (default: the trace header's)")
+    p.add_argument("--keep-going", action="store_true", help="resynchronise after a divergence and report every one")
+    p.add_argument("--hidden", action="append", metavar="KIND",
+                   help="an event kind the capture does not record, so the model may do it unseen "
+                        "(repeatable; default: doorbell)")
+    p.add_argument("--max-candidates", type=int, default=DEFAULT_MAX_CANDIDATES, metavar="N",
+                   help=f"bound on the set of model states consistent with the trace (default {DEFAULT_MAX_CANDIDATES:,})")
+    p.add_argument("--json", metavar="PATH", help="write the result as JSON; '-' for stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    add_output_arguments(p)
+    p.set_defaults(run=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    trace = read_trace(args.trace, profile=args.profile, join=True)
+    model = model_for_trace(trace.header, args.model, parse_assignments(args.params))
+    hidden = args.hidden if args.hidden is not None else ["doorbell"]
+    with progress_for(args) as progress:
+        outcome = replay_events(model, trace.events, keep_going=args.keep_going, hidden_kinds=hidden,
+                                max_candidates=args.max_candidates,
+                                progress=lambda n, s: progress.events(n, s))
+    result = outcome.result
+    if args.json:
+        write_result(result, args.json)
+    emit_outputs(args, result, args.trace)
+    if args.json != "-":
+        print(f"verdict: {result.verdict.upper()}" if args.quiet else render(result))
+    if outcome.error is not None:
+        print(f"mcheck: error: {outcome.error}", file=sys.stderr)
+    return result.exit_code
