@@ -30,6 +30,7 @@ from mcheck.model.definition import (
 )
 from mcheck.model.expr import BOOL, And, Enum, If, Implies, Int, Not, Or
 from mcheck.model.params import Param
+from models.draft_observe import observe as observe_event
 
 MODES = ("ACTIVE", "STOP", "FREEZE")
 MODE = Enum("mode", *MODES)
@@ -67,6 +68,8 @@ class DraftV1(Model):
     description = ("the 2023 seed draft: ACTIVE/STOP/FREEZE modes, device context read and write, "
                    "write recording; one member = a source and a destination VF")
     profile = "draft-v1"
+    # events a capture does not record: guest driver activity, and the end of a member reset
+    unobserved = ("doorbell", "driver_cfg_write", "driver_init", "reset_end")
     params = (
         Param(name="members", kind="int", default=1, lo=1, hi=3,
               doc="migration pairs (a source VF and a destination VF each), migrated independently"),
@@ -301,6 +304,10 @@ class DraftV1(Model):
         s.require(self.running(s, m, d))
         s.require(And(s.mode[m][d] == "FREEZE", s.status[m][d] == "DRIVER_OK"))
         s.cfg[m][d] = 1 - s.cfg[m][d]
+
+    def observe(self, event):
+        """A decoded trace event in this model's vocabulary (models/draft_observe.py)."""
+        return observe_event(event)
 
     # ------------------------------------------------------------------ faults
 

@@ -157,6 +157,8 @@ class Model:
     bugs: Mapping[str, str] = {}
     # wire profile the model's events are encoded with (see mcheck.trace)
     profile: str | None = None
+    # event kinds a capture does not record, so the replayer lets them happen unseen
+    unobserved: tuple[str, ...] = ("doorbell",)
 
     def __init__(self, p: ParamValues) -> None:
         self.p = p
