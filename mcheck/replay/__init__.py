@@ -32,17 +32,28 @@ def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str,
     return load_model(name, given)
 
 
+def open_trace(path: str | Path, *, profile: str | None = None, reader: str = "fast"):
+    """The joined event stream of a trace, through the fast reader or pyshark."""
+    if reader == "pyshark":
+        from mcheck.trace.pyshark_reader import read_trace_pyshark
+        return read_trace_pyshark(path, profile=profile, join=True)
+    if reader != "fast":
+        raise InputError(f"unknown reader {reader!r}; use fast or pyshark")
+    return read_trace(path, profile=profile, join=True)
+
+
 def replay_file(path: str | Path, *, model: str | None = None, params: Mapping[str, Any] | None = None,
-                profile: str | None = None, keep_going: bool = False, hidden_kinds: Iterable[str] = ("doorbell",),
-                max_candidates: int = DEFAULT_MAX_CANDIDATES,
+                profile: str | None = None, keep_going: bool = False, hidden_kinds: Iterable[str] | None = None,
+                max_candidates: int = DEFAULT_MAX_CANDIDATES, reader: str = "fast",
                 progress: Callable[[int, float], None] | None = None) -> Result:
     """Replay a JSONL or pcapng trace. A file that cannot be opened raises InputError; damage
     further in ends the replay with verdict `error` after the readable part was replayed,
-    so the divergences before the damage are still reported."""
-    trace = read_trace(path, profile=profile, join=True)
+    so the divergences before the damage are still reported. `reader="pyshark"` reads a
+    pcapng through tshark and the Lua dissector instead of the built-in reader."""
+    trace = open_trace(path, profile=profile, reader=reader)
     loaded = model_for_trace(trace.header, model, params or {})
     return replay_events(loaded, trace.events, keep_going=keep_going, hidden_kinds=hidden_kinds,
                          max_candidates=max_candidates, progress=progress).result
 
 
-__all__ = ["replay_file", "model_for_trace", "replay_events"]
+__all__ = ["replay_file", "open_trace", "model_for_trace", "replay_events"]

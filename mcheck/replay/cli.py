@@ -6,13 +6,12 @@ import argparse
 import sys
 
 from mcheck.model.params import parse_assignments
-from mcheck.replay import model_for_trace
+from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
 from mcheck.report.json_out import write_result
 from mcheck.report.outputs import add_output_arguments, emit_outputs
 from mcheck.report.progress import progress_for
 from mcheck.report.text import render
-from mcheck.trace.io import read_trace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="model parameter (default members and queues come from the trace header)")
     p.add_argument("--profile", metavar="P", help="wire profile name or TOML file (default: the trace header's)")
+    p.add_argument("--reader", choices=("fast", "pyshark"), default="fast",
+                   help="how to read a pcapng: the built-in reader (default) or tshark + the Lua dissector")
     p.add_argument("--keep-going", action="store_true", help="resynchronise after a divergence and report every one")
     p.add_argument("--hidden", action="append", metavar="KIND",
                    help="an event kind the capture does not record, so the model may do it unseen "
-                        "(repeatable; default: doorbell)")
+                        "(repeatable; default: the model's list, e.g. doorbell; 'none': every emitting action must be seen)")
     p.add_argument("--max-candidates", type=int, default=DEFAULT_MAX_CANDIDATES, metavar="N",
                    help=f"bound on the set of model states consistent with the trace (default {DEFAULT_MAX_CANDIDATES:,})")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON; '-' for stdout")
@@ -35,9 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    trace = read_trace(args.trace, profile=args.profile, join=True)
+    trace = open_trace(args.trace, profile=args.profile, reader=args.reader)
     model = model_for_trace(trace.header, args.model, parse_assignments(args.params))
-    hidden = args.hidden if args.hidden is not None else ["doorbell"]
+    hidden = args.hidden  # None: the model's own list of unrecorded event kinds
+    hidden = [] if hidden == ["none"] else hidden
     with progress_for(args) as progress:
         outcome = replay_events(model, trace.events, keep_going=args.keep_going, hidden_kinds=hidden,
                                 max_candidates=args.max_candidates,

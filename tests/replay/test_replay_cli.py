@@ -1,0 +1,106 @@
+"""`mcheck replay`: exit codes 0/1/2 (3 bounded), JSON output valid against the result schema."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mcheck.cli import main
+
+from ._support import MANIFEST, TRACES, need_pyshark
+
+SCHEMA = json.loads(resources.files("mcheck.report").joinpath("result-schema.json").read_text())
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["replay", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _valid(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    jsonschema.validate(doc, SCHEMA)
+    return doc
+
+
+def test_clean_trace_exits_0(capsys, tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, str(TRACES / "linux/r2-precopy-destination.pcapng"), "--json", str(tmp_path / "r.json"))
+    assert code == 0 and "verdict: HOLDS" in out
+    doc = _valid(tmp_path / "r.json")
+    assert doc["verdict"] == "holds" and doc["engine"] == "replay"
+
+
+def test_divergence_exits_1_with_report(capsys, tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, str(TRACES / "faulty/two-divergences.jsonl"), "--keep-going",
+                        "--json", str(tmp_path / "r.json"))
+    assert code == 1
+    assert "DIVERGENCE at event 33" in out and "DIVERGENCE at event 37" in out
+    doc = _valid(tmp_path / "r.json")
+    assert [v["event_index"] for v in doc["violations"]] == [33, 37]
+    assert {s["bug"] for s in doc["coverage"]["suspects"]} >= {"dma-after-stop", "stop-not-idempotent"}
+
+
+def test_parameters_from_the_command_line(capsys) -> None:
+    entry = MANIFEST["faulty"]["faulty/flr-keeps-parts"]
+    args = [a for k, v in entry["params"].items() for a in ("-p", f"{k}={v}")]
+    code, out, _ = _run(capsys, str(TRACES / "faulty/flr-keeps-parts.jsonl"), *args)
+    assert code == 1 and "flr-keeps-parts" in out and "D-DP-22" in out
+
+
+def test_json_to_stdout(capsys) -> None:
+    code, out, _ = _run(capsys, str(TRACES / "faulty/set-while-running.jsonl"), "--json", "-")
+    assert code == 1
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["violations"][0]["event_index"] == 12
+
+
+def test_missing_file_exits_2(capsys, tmp_path: Path) -> None:
+    code, _, err = _run(capsys, str(tmp_path / "nope.pcapng"))
+    assert code == 2 and "no such trace file" in err and "Traceback" not in err
+
+
+def test_garbage_exits_2(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("this is not json\n")
+    code, _, err = _run(capsys, str(bad))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_truncated_tail_exits_2_after_reporting_the_divergences(capsys, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes((TRACES / "faulty/two-divergences.pcapng").read_bytes()[:-10])
+    code, out, err = _run(capsys, str(cut), "--keep-going", "--json", str(tmp_path / "r.json"))
+    assert code == 2
+    assert "DIVERGENCE at event 33" in out and "DIVERGENCE at event 37" in out
+    assert "byte offset" in err and "Traceback" not in err
+    doc = _valid(tmp_path / "r.json")
+    assert doc["verdict"] == "error" and len(doc["violations"]) == 2
+
+
+def test_bounded_exits_3(capsys) -> None:
+    code, out, _ = _run(capsys, str(TRACES / "linux/r0-pf-bringup.jsonl"), "--max-candidates", "1", "-q")
+    assert code == 3 and "BOUNDED" in out
+
+
+@pytest.mark.parametrize("name", ["linux/r6-flr-during-stopcopy-source", "faulty/mode-set-during-flr"])
+def test_pyshark_reader_from_the_cli(capsys, name: str) -> None:
+    need_pyshark()
+    code, out, _ = _run(capsys, str(TRACES / f"{name}.pcapng"), "--reader", "pyshark", "-q")
+    assert code == (0 if name.startswith("linux") else 1)
+
+
+def test_hidden_none_makes_every_emitting_action_visible(capsys, tmp_path: Path) -> None:
+    """R0 has guest I/O without captured doorbells: fine by default, a divergence when
+    doorbells must be seen."""
+    trace = str(TRACES / "linux/r0-pf-bringup.jsonl")
+    assert _run(capsys, trace, "-q")[0] == 0
+    code, out, _ = _run(capsys, trace, "--hidden", "none", "--json", str(tmp_path / "r.json"))
+    assert code == 0   # R0's I/O has its doorbells in the capture
+    code, _, _ = _run(capsys, str(TRACES / "faulty/dma-after-stop.jsonl"), "--hidden", "none", "-q")
+    assert code == 1
