@@ -95,7 +95,7 @@ def test_bugs_lists_the_catalogue(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["check", "no-such-model"], "unknown model 'no-such-model'"),
     (["check", "virtio-1.4", "-p", "colour=red"], "unknown parameter 'colour' for model virtio-1.4"),
-    (["check", "virtio-1.4", "-p", "members=99"], "parameter members=99 for model virtio-1.4: out of range 1..6"),
+    (["check", "virtio-1.4", "-p", "members=99"], "parameter members=99 for model virtio-1.4: out of range 1..64"),
     (["check", "virtio-1.4", "-p", "members=two"], "parameter members='two' for model virtio-1.4: not an integer"),
     (["check", "virtio-1.4", "-p", "bug=no-such-bug"], "parameter bug='no-such-bug' for model virtio-1.4: unknown value"),
     (["check", "virtio-1.4", "-p", "members"], "parameter 'members': expected key=value"),
