@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from mcheck.errors import InputError
-from mcheck.explore.bfs import Bounds
+from mcheck.explore.bfs import Bounds, Checkpointing, SearchInterrupted
 from mcheck.explore.check import check
 from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_fits, write_dot, write_graphml
 from mcheck.model.params import parse_assignments
@@ -48,6 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--graph-cap", type=_positive(int), default=DEFAULT_GRAPH_CAP, metavar="N",
                    help=f"largest states + transitions for which the graph is built (default {DEFAULT_GRAPH_CAP:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line, no progress display")
+    p.add_argument("--symmetry", action="store_true",
+                   help="store one state per orbit of the model's symmetric index set (docs/scaling.md)")
+    p.add_argument("--workers", type=_positive(int), default=1, metavar="N",
+                   help="spread the search over N processes (same counts and verdicts)")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="save the search in DIR at level boundaries and on Ctrl-C (exit 130)")
+    p.add_argument("--checkpoint-every", type=_positive(float), default=60.0, metavar="S",
+                   help="seconds between checkpoint saves (default 60)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the search saved in DIR (same model, parameters, model source and mcheck)")
     add_output_arguments(p)
     p.set_defaults(run=run_check)
 
@@ -63,8 +73,19 @@ def run_check(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_assignments(args.params))
     want_graph = bool(args.dot or args.graphml or args.graph or args.report)
     bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
-    with progress_for(args) as progress:
-        result, exp = check(model, bounds, record_edges=want_graph, progress=progress)
+    directory = args.checkpoint or args.resume
+    saving = Checkpointing(directory=directory, every=args.checkpoint_every) if directory else None
+    graph_lost = want_graph and bool(args.resume)   # edges of the earlier sessions are not checkpointed
+    try:
+        with progress_for(args) as progress:
+            result, exp = check(model, bounds, record_edges=want_graph and not graph_lost, progress=progress,
+                                symmetry=args.symmetry, workers=args.workers, checkpoint=saving, resume=args.resume)
+    except SearchInterrupted as stop:
+        print(f"mcheck: {stop}", file=sys.stderr)
+        return 130
+    if graph_lost:
+        want_graph = False
+        result.notes.append("graph not built: a resumed search has no edges from before the checkpoint")
     graph = None
     if want_graph:
         if not graph_fits(exp, args.graph_cap):

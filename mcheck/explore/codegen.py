@@ -27,14 +27,18 @@ class Layout:
     total_bits: int
 
     @classmethod
-    def of(cls, model: LoadedModel) -> "Layout":
-        offsets, widths, lows = [], [], []
+    def of(cls, model: LoadedModel, order: tuple[int, ...] | None = None) -> "Layout":
+        """Slots packed in `order` (slot indices, lowest bits first; default: declaration order).
+        Symmetry reduction asks for member-major order so that each member's cells form one
+        contiguous bit field that can be compared and moved as a single int."""
+        slots = model.slots
+        offsets, widths, lows = [0] * len(slots), [0] * len(slots), [0] * len(slots)
         bit = 0
-        for s in model.slots:
-            lo = s.sort.lo if isinstance(s.sort, IntSort) else 0
-            offsets.append(bit)
-            widths.append(s.sort.bits)
-            lows.append(lo)
+        for i in order if order is not None else range(len(slots)):
+            s = slots[i]
+            lows[i] = s.sort.lo if isinstance(s.sort, IntSort) else 0
+            offsets[i] = bit
+            widths[i] = s.sort.bits
             bit += s.sort.bits
         return cls(tuple(offsets), tuple(widths), tuple(lows), bit)
 
@@ -113,6 +117,10 @@ class Compiled:
     def check_state(self) -> Callable[[int, int], None]:
         return self.namespace["make_check"]
 
+    def transition_failures(self, x: int) -> list[tuple[int, int]]:
+        """(action index, transition-property index) for every enabled action of `x` that breaks one."""
+        return self.namespace["transition_failures"](x)
+
 
 def _unpack_lines(model: LoadedModel, layout: Layout, used: set[int], indent: str) -> list[str]:
     out = []
@@ -187,9 +195,20 @@ def _guard_tree(items: list[tuple[int, list[Expr]]], bodies: dict[int, list[str]
     return out
 
 
+# partition of a packed state among workers: the modulus mixes every bit of the state
+PARTITION_PRIME = 1_000_003
+
+
 def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_index: dict[str, int],
-                 record_edges: bool) -> list[str]:
-    """The lines run when action `a` is enabled: successor, transition checks, store, coverage."""
+                 record_edges: bool, canon_slots: frozenset[int] | None, workers: int) -> list[str]:
+    """The lines run when action `a` is enabled: successor, transition checks, store, coverage.
+
+    With symmetry the successor is replaced by its canonical representative before the
+    lookup, unless the action writes none of `canon_slots` (the slots the canonical order
+    depends on): the expanded state is canonical, so such a successor already is. With
+    several workers a successor owned by another worker is sent to it instead of being
+    stored here (`send[w]`: a dict successor -> parent * actions + action; the first link
+    wins, as in the store)."""
     act = model.actions[a]
     lines = [f"# {act.label}"]
     self_loop = not act.assigns
@@ -204,9 +223,20 @@ def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_i
         target = "pid"
     else:
         target = "j"
-        lines.append("j = get(y)")
-        lines.append("if j is None:")
-        lines.append(f"    j = len(states); ids[y] = j; push(y); par(pid); vi({a}); nx(j)")
+        if canon_slots is not None and not canon_slots.isdisjoint(act.assigns):
+            lines.append("y = canon(y)")
+        store = [f"j = len(states); ids[y] = j; push(y); par(pid); vi({a}); nx(j)"]
+        if workers > 1:
+            lines.append(f"w = y % {PARTITION_PRIME} % {workers}")
+            lines.append("if w != me:")
+            lines.append("    box = send[w]")
+            lines.append(f"    if y not in box: box[y] = pid * {len(model.actions)} + {a}")
+            lines.append("elif y not in ids:")
+            lines.extend("    " + line for line in store)
+        else:
+            lines.append("j = get(y)")
+            lines.append("if j is None:")
+            lines.extend("    " + line for line in store)
     if record_edges:
         lines.append(f"edge((pid, {target}, {a}))")
     lines.append(f"cov[{a}] += 1")
@@ -214,8 +244,15 @@ def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_i
     return lines
 
 
-def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
-    layout = Layout.of(model)
+def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] | None = None,
+             canon_slots: frozenset[int] | None = None, workers: int = 1) -> Compiled:
+    """Generate the search functions. `order` is the slot packing order (see `Layout.of`);
+    `canon_slots` (symmetry) makes `expand` store successors that write one of these slots
+    through `canon` (passed to `make_expand`);
+    `workers` > 1 makes it route successors owned by other workers to `send[w]`."""
+    if workers > 1 and record_edges:
+        raise ValueError("edges are recorded by the one-worker search only")
+    layout = Layout.of(model, order)
     inv = [p for p in model.properties if p.kind == "invariant"]
     goals = [p for p in model.properties if p.kind == "sometimes"]
     trans = [p for p in model.properties if p.kind == "transition"]
@@ -236,7 +273,8 @@ def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
 
     L: list[str] = []
     # ---- the explorer's expand()
-    L.append("def make_expand(ids, states, parent, via, nxt, cov, edges, reached, found, inv_fail, tp_fail, goal_hit, deadlock):")
+    L.append("def make_expand(ids, states, parent, via, nxt, cov, edges, reached, found, inv_fail, tp_fail, goal_hit, "
+             "deadlock, canon=None, me=0, send=None):")
     L.append("    get = ids.get; push = states.append; par = parent.append; vi = via.append; nx = nxt.append")
     if record_edges:
         L.append("    edge = edges.append")
@@ -249,7 +287,7 @@ def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
         k = prop_index[p.name]
         L.append(f"        if not reached[{k}] and {py_expr(p.expr)}: goal_hit({k}, pid)")
     L.append("        n = 0")
-    bodies = {act.index: _expand_body(model, layout, act.index, trans, prop_index, record_edges)
+    bodies = {act.index: _expand_body(model, layout, act.index, trans, prop_index, record_edges, canon_slots, workers)
               for act in model.actions}
     L.extend(_guard_tree([(act.index, _conjuncts(act.guard)) for act in model.actions], bodies, "        "))
     L.append(f"        if n == 0 and not {py_expr(model.end_state)}: deadlock(pid)")
@@ -277,6 +315,17 @@ def generate(model: LoadedModel, *, record_edges: bool) -> Compiled:
         L.append(f"    if {py_expr(act.guard)}:")
         L.extend(_effect_lines(model, layout, act.index, "        "))
         L.append(f"        out.append(({act.index}, y))")
+    L.append("    return out")
+    L.append("")
+    # ---- transition_failures(x): which enabled actions break which transition property (witnesses)
+    L.append("def transition_failures(x):")
+    L.extend(_unpack_lines(model, layout, used, "    "))
+    L.append("    out = []")
+    for act in model.actions:
+        conds = [(prop_index[p.name], p.per_action[act.index]) for p in trans if act.index in p.per_action]
+        if conds:
+            L.append(f"    if {py_expr(act.guard)}:")
+            L.extend(f"        if not {py_expr(c)}: out.append(({act.index}, {k}))" for k, c in conds)
     L.append("    return out")
     source = "\n".join(L) + "\n"
 

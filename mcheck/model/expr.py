@@ -116,6 +116,16 @@ class IntSort(Sort):
 
 
 @dataclass(frozen=True, eq=True)
+class RefSort(IntSort):
+    """Integers lo..hi of which those in index set `index` name one of its ids (the others
+    mean "none"). It behaves as an `IntSort` everywhere; only symmetry reduction reads the
+    extra field, to rename a stored id together with the id's own state when it permutes
+    interchangeable ids."""
+
+    index: str = ""
+
+
+@dataclass(frozen=True, eq=True)
 class BitVecSort(Sort):
     """Unsigned fixed-width bit-vectors; arithmetic wraps modulo 2**width."""
 
