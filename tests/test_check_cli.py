@@ -150,3 +150,20 @@ def test_console_script_runs_as_a_process():
                           capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "verdict: HOLDS"
+
+
+def test_engine_prove_gives_proved(capsys):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=3", "--engine", "prove", "-q")
+    assert code == 0 and out.strip() == "verdict: PROVED"
+
+
+def test_engine_bmc_finds_a_catalogue_bug_with_the_same_step_format(capsys):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "-p", "bug=notify-after-stop",
+                       "--engine", "bmc", "--depth", "5")
+    assert code == 1
+    assert "shortest counterexample, 4 step(s)" in out and "used_notify(m=1, q=0)" in out
+
+
+def test_engine_bmc_on_a_correct_model_is_bounded(capsys):
+    code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "--engine", "bmc", "--depth", "3", "-q")
+    assert code == 3 and out.strip() == "verdict: BOUNDED"

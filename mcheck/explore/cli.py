@@ -38,6 +38,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="explore every reachable state and check the model's properties")
     add_model_arguments(p)
+    p.add_argument("--engine", choices=("explicit", "bmc", "prove", "all"), default="explicit",
+                   help="explicit: every reachable state (default); bmc: Z3 bounded search to --depth; "
+                        "prove: Z3 k-induction; all: explicit, then prove (docs/symbolic.md)")
+    p.add_argument("--depth", type=_positive(int), default=10, metavar="K",
+                   help="BMC depth, and how deep prove searches the sometimes goals (default 10)")
+    p.add_argument("--k", type=_positive(int), metavar="K", help="largest k tried by k-induction (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md); '-' for stdout")
     p.add_argument("--max-states", type=_positive(int), metavar="N", help="stop after N states (verdict bounded)")
     p.add_argument("--max-depth", type=_positive(int), metavar="N", help="do not look beyond depth N (verdict bounded)")
@@ -71,6 +77,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_assignments(args.params))
+    if args.engine in ("bmc", "prove"):
+        from mcheck.symbolic.engine import run  # Z3 is imported only when asked for
+        result = run(model, args.engine, depth=args.depth, k=args.k, timeout=args.timeout)
+        return _emit(args, result, None)
+    if args.engine == "all":
+        from mcheck.symbolic.engine import run_all
+        bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
+        result = run_all(model, depth=args.depth, k=args.k, timeout=args.timeout, bounds=bounds)
+        return _emit(args, result, None)
     want_graph = bool(args.dot or args.graphml or args.graph or args.report)
     bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
     directory = args.checkpoint or args.resume
@@ -101,6 +116,11 @@ def run_check(args: argparse.Namespace) -> int:
                 write_dot(g, args.dot)
             if args.graphml:
                 write_graphml(g, args.graphml)
+    return _emit(args, result, graph)
+
+
+def _emit(args: argparse.Namespace, result, graph) -> int:  # type: ignore[no-untyped-def]
+    """Write every output the options ask for, print the text report, give the exit code."""
     if args.json:
         write_result(result, args.json)
     emit_outputs(args, result, args.model, graph=graph)
