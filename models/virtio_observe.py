@@ -25,16 +25,6 @@ SUBTYPES = {0: "get", 1: "set"}
 METADATA_TYPES = {0: "SIZE", 1: "COUNT", 2: "LIST"}
 GET_TYPES = {0: "SELECTED", 1: "ALL"}
 
-SIDEBAND = {
-    "dma_write": ("member",),
-    "used_notify": ("member", "queue"),
-    "config_notify": ("member",),
-    "doorbell": ("member", "queue"),
-    "flr_begin": ("member",),
-    "flr_end": ("member",),
-    "member_reset": ("member",),
-    "owner_reset": (),
-}
 
 
 def opcodes_of(words: list[int]) -> set[int]:
@@ -107,7 +97,6 @@ _SIDEBAND_VIEW = {
     "member_reset": lambda e: {"kind": "member_reset", "member": e.member},
     "owner_reset": lambda e: {"kind": "owner_reset"},
 }
-assert set(_SIDEBAND_VIEW) == set(SIDEBAND)
 
 # admin commands repeat byte for byte in long captures (METADATA_GET polling, MODE_SETs):
 # their views are cached by (codec, objects, bytes); bounded, cleared when full. Callers

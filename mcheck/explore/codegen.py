@@ -272,6 +272,11 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
     used |= slots_of(model.end_state)
 
     L: list[str] = []
+    # invariants and goals, checked on every state taken from the frontier
+    state_checks = [f"        if not found[{prop_index[p.name]}] and not {py_expr(p.expr)}: inv_fail({prop_index[p.name]}, pid)"
+                    for p in inv]
+    state_checks += [f"        if not reached[{prop_index[p.name]}] and {py_expr(p.expr)}: goal_hit({prop_index[p.name]}, pid)"
+                     for p in goals]
     # ---- the explorer's expand()
     L.append("def make_expand(ids, states, parent, via, nxt, cov, edges, reached, found, inv_fail, tp_fail, goal_hit, "
              "deadlock, canon=None, me=0, send=None):")
@@ -280,12 +285,7 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
         L.append("    edge = edges.append")
     L.append("    def expand(x, pid):")
     L.extend(_unpack_lines(model, layout, used, "        "))
-    for p in inv:
-        k = prop_index[p.name]
-        L.append(f"        if not found[{k}] and not {py_expr(p.expr)}: inv_fail({k}, pid)")
-    for p in goals:
-        k = prop_index[p.name]
-        L.append(f"        if not reached[{k}] and {py_expr(p.expr)}: goal_hit({k}, pid)")
+    L.extend(state_checks)
     L.append("        n = 0")
     bodies = {act.index: _expand_body(model, layout, act.index, trans, prop_index, record_edges, canon_slots, workers)
               for act in model.actions}
@@ -298,12 +298,7 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
     L.append("def make_check(reached, found, inv_fail, goal_hit):")
     L.append("    def check(x, pid):")
     L.extend(_unpack_lines(model, layout, used, "        "))
-    for p in inv:
-        k = prop_index[p.name]
-        L.append(f"        if not found[{k}] and not {py_expr(p.expr)}: inv_fail({k}, pid)")
-    for p in goals:
-        k = prop_index[p.name]
-        L.append(f"        if not reached[{k}] and {py_expr(p.expr)}: goal_hit({k}, pid)")
+    L.extend(state_checks)
     L.append("        return None")
     L.append("    return check")
     L.append("")
