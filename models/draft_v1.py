@@ -20,6 +20,7 @@ State per member (see docs/draft-v1.md for the full list):
 
 from __future__ import annotations
 
+from mcheck.errors import ModelDefinitionError
 from mcheck.model.definition import (
     Array,
     Model,
@@ -28,7 +29,7 @@ from mcheck.model.definition import (
     sometimes,
     transition_property,
 )
-from mcheck.model.expr import BOOL, And, Enum, If, Implies, Int, Not, Or
+from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or
 from mcheck.model.params import Param
 from models.draft_observe import observe as observe_event
 
@@ -91,6 +92,14 @@ class DraftV1(Model):
               doc="P-FLR: what member FLR/reset does to write recording ('stop-and-clear': recording off and "
                   "record cleared; 'keep-recording': left as it was). Mode -> ACTIVE and context -> defaults "
                   "in both"),
+        Param(name="index_width", kind="choice", default="small", choices=("small", "16"),
+              doc="ring indices (posted, taken, gused, last_avail, used_idx and their transferred copies): "
+                  "'small' = Int(0..buffers), the guest posts at most `buffers` buffers per run (explicit "
+                  "engine); '16' = the real 16-bit split-ring indices, modulo 2^16, the guest keeps at most "
+                  "`buffers` buffers outstanding (symbolic engine; far too many states to enumerate)"),
+        Param(name="index_start", kind="int", default=0, lo=0, hi=0xFFFF,
+              doc="index_width=16 only: the source's and the guest's ring indices at the start (0xFFFE: they wrap after two "
+                  "buffers); reset values stay 0"),
     )
     bugs = {
         "write-while-frozen": "the device keeps DMA-writing buffer data after it is frozen",
@@ -115,6 +124,13 @@ class DraftV1(Model):
         self.P = self.index_set("pages", range(p.pages))
         M, D, Q, P, B = self.M, self.D, self.Q, self.P, self.B
         self.allowed = TRANSITIONS[p.transitions]
+        self.wide = p.index_width == "16"
+        if p.index_start and not self.wide:
+            raise ModelDefinitionError("draft-v1: index_start needs index_width=16")
+        idx = BitVec(16) if self.wide else Int(0, B)
+
+        def src_start(m, d, q):
+            return p.index_start if d == "src" else 0
 
         self.var("mode", Array(M, Array(D, MODE)), init="ACTIVE")
         # device context (source configured by the guest driver, destination at reset defaults)
@@ -123,20 +139,20 @@ class DraftV1(Model):
         self.var("cfg", Array(M, Array(D, Int(0, 1))), init=0)
         self.var("q_en", Array(M, Array(D, Array(Q, BOOL))), init=lambda m, d, q: d == "src")
         self.var("q_addr", Array(M, Array(D, Array(Q, BOOL))), init=lambda m, d, q: d == "src")
-        self.var("last_avail", Array(M, Array(D, Array(Q, Int(0, B)))), init=0)
-        self.var("used_idx", Array(M, Array(D, Array(Q, Int(0, B)))), init=0)
+        self.var("last_avail", Array(M, Array(D, Array(Q, idx))), init=src_start)
+        self.var("used_idx", Array(M, Array(D, Array(Q, idx))), init=src_start)
         # the context as the hypervisor last read it (transferred to the destination)
         self.var("x_feat", Array(M, BOOL), init=False)
         self.var("x_status", Array(M, STATUS), init="RESET")
         self.var("x_cfg", Array(M, Int(0, 1)), init=0)
         self.var("x_q_en", Array(M, Array(Q, BOOL)), init=False)
         self.var("x_q_addr", Array(M, Array(Q, BOOL)), init=False)
-        self.var("x_last_avail", Array(M, Array(Q, Int(0, B))), init=0)
-        self.var("x_used_idx", Array(M, Array(Q, Int(0, B))), init=0)
+        self.var("x_last_avail", Array(M, Array(Q, idx)), init=0)
+        self.var("x_used_idx", Array(M, Array(Q, idx)), init=0)
         # guest rings (guest memory): posted = avail idx, gused = used idx; taken is a ghost
-        self.var("posted", Array(M, Array(Q, Int(0, B))), init=0)
-        self.var("taken", Array(M, Array(Q, Int(0, B))), init=0)
-        self.var("gused", Array(M, Array(Q, Int(0, B))), init=0)
+        self.var("posted", Array(M, Array(Q, idx)), init=p.index_start)
+        self.var("taken", Array(M, Array(Q, idx)), init=p.index_start)
+        self.var("gused", Array(M, Array(Q, idx)), init=p.index_start)
         # write recording on the source, and guest memory on the destination
         self.var("rec", Array(M, BOOL), init=False)
         self.var("dirty", Array(M, Array(P, BOOL)), init=False)
@@ -201,6 +217,11 @@ class DraftV1(Model):
         if d == "src" and deferrable:
             s.require(s.fault[m] == "none", "DRAFT-FLR-2", "D-DP-17", "D-DP-18")
 
+    def before(self, a, b):
+        """Ring index a has not caught up with b (a < b; with 16-bit indices a != b, which is the
+        same on every reachable state: a trails b by at most `buffers`, modulo 2^16)."""
+        return a != b if self.wide else a < b
+
     def phase(self, s, m, *names):
         return Or(*(s.ph[m] == n for n in names))
 
@@ -217,7 +238,10 @@ class DraftV1(Model):
         """The guest driver posts a buffer on queue q and rings the doorbell."""
         s.require(self.guest_on(s, m, d), ENV)
         s.require(And(s.status[m][d] == "DRIVER_OK", s.q_en[m][d][q]))
-        s.require(s.posted[m][q] < self.B)
+        if self.wide:  # at most `buffers` outstanding (posted, not yet used), indices modulo 2^16
+            s.require(s.posted[m][q] - s.gused[m][q] < self.B)
+        else:
+            s.require(s.posted[m][q] < self.B)
         s.posted[m][q] = s.posted[m][q] + 1
         s.emit("doorbell", member=m, side=d, queue=q)
 
@@ -256,7 +280,7 @@ class DraftV1(Model):
         """The device reads the next avail entry (a buffer becomes in flight)."""
         self.device_may_run(s, m, d)
         s.require(s.q_en[m][d][q])
-        s.require(s.last_avail[m][d][q] < s.posted[m][q])
+        s.require(self.before(s.last_avail[m][d][q], s.posted[m][q]))
         s.last_avail[m][d][q] = s.last_avail[m][d][q] + 1
         if not self.free:  # ghost for the continuity check (not kept for the free hypervisor)
             s.taken[m][q] = s.taken[m][q] + 1
@@ -265,7 +289,7 @@ class DraftV1(Model):
     def dma_write(self, s, m, d, p):
         """The device writes data of an in-flight buffer into guest page p."""
         self.device_may_run(s, m, d, *(("FREEZE",) if self.bug("write-while-frozen") else ()))
-        s.require(Or(*(s.used_idx[m][d][q] < s.last_avail[m][d][q] for q in self.Q)))
+        s.require(Or(*(self.before(s.used_idx[m][d][q], s.last_avail[m][d][q]) for q in self.Q)))
         if d == "src":
             if not self.free:
                 s.stale[m][p] = True
@@ -279,7 +303,7 @@ class DraftV1(Model):
     def complete(self, s, m, d, q):
         """The device writes the used ring (used_idx + 1) and sends a used-buffer notification."""
         self.device_may_run(s, m, d)
-        s.require(s.used_idx[m][d][q] < s.last_avail[m][d][q])
+        s.require(self.before(s.used_idx[m][d][q], s.last_avail[m][d][q]))
         if not self.free:
             s.gused[m][q] = s.used_idx[m][d][q] + 1
         s.used_idx[m][d][q] = s.used_idx[m][d][q] + 1
@@ -655,6 +679,114 @@ class DraftV1(Model):
                                          And(s.last_avail[m][d][q] == s.taken[m][q],
                                              s.used_idx[m][d][q] == s.gused[m][q])))
         return And(*conds)
+
+    # ------------------------------------------------------------------ strengthening (k-induction)
+    #
+    # Helper invariants for `mcheck check draft-v1 --engine prove` (docs/symbolic.md): each is
+    # true in every reachable state of the draft and skip-final-report flows with a correct
+    # device, and together with the properties above they are inductive. They say nothing
+    # for the free hypervisor (no flow phases, no ghosts).
+
+    auxiliary = ("fault_resets_source", "modes_follow_flow", "transfer_is_source", "written_is_transfer",
+                 "recording_follows_flow", "copies_fresh", "rings_ordered")
+
+    def _ctx_equal(self, a, b):
+        return And(*(x == y for (_, x), (_, y) in zip(a, b)))
+
+    @invariant("DRAFT-FLR-1", "DRAFT-FLR-2", "DRAFT-ENV-1")
+    def fault_resets_source(self, s):
+        """While an FLR or reset is in progress (never after switchover) the source is ACTIVE with a
+        default context and the guest's rings are back at 0; with stop-and-clear recording is off and
+        the record empty. Nothing can change this before the fault ends: the guest and the device wait
+        for it (status RESET) and the source's admin commands are deferred."""
+        if self.free:
+            return True
+        conds = []
+        for m in self.M:
+            held = [s.ph[m] != "DONE", s.mode[m]["src"] == "ACTIVE", self.ctx_is_default(s, m, "src")]
+            held += [And(s.posted[m][q] == 0, s.taken[m][q] == 0, s.gused[m][q] == 0) for q in self.Q]
+            if self.p.flr_tracking == "stop-and-clear":
+                held += [Not(s.rec[m])] + [Not(s.dirty[m][p]) for p in self.P]
+            conds.append(Implies(s.fault[m] != "none", And(*held)))
+        return And(*conds)
+
+    @invariant("DRAFT-VQ-1")
+    def rings_ordered(self, s):
+        """Per queue the guest's indices are ordered: used <= consumed (ghost) <= posted <= buffers;
+        with 16-bit indices modulo 2^16: consumed - used <= posted - used <= buffers, so across the
+        wrap no buffer is completed before it is consumed or consumed before it is posted. Not needed
+        to make the others inductive (continuity's equalities and the guards suffice); it is proved
+        with them and states the wrap-safe ordering that continuity's equalities leave out."""
+        if self.free:
+            return True
+        conds = []
+        for m in self.M:
+            for q in self.Q:
+                posted, taken, gused = s.posted[m][q], s.taken[m][q], s.gused[m][q]
+                if self.wide:
+                    conds += [taken - gused <= posted - gused, posted - gused <= self.B]
+                else:
+                    conds += [gused <= taken, taken <= posted]
+        return And(*conds)
+
+    @invariant("DRAFT-MODE-3", "DRAFT-FLOW-1")
+    def modes_follow_flow(self, s):
+        """The modes match the hypervisor's phase: with no fault in progress the source is ACTIVE in
+        PRE/TRACK, STOP in STOPPED/FINAL and FREEZE from FROZEN on; the destination leaves ACTIVE only
+        between the transfer and the switchover (XFER, WRITTEN), and is frozen only there."""
+        if self.free:
+            return True
+        conds = []
+        for m in self.M:
+            for names, mode in ((("PRE", "TRACK"), "ACTIVE"), (("STOPPED", "FINAL"), "STOP"),
+                                (("FROZEN", "READ", "XFER", "WRITTEN", "DONE"), "FREEZE")):
+                conds.append(Implies(And(s.fault[m] == "none", self.phase(s, m, *names)), s.mode[m]["src"] == mode))
+            conds.append(Implies(Not(self.phase(s, m, "XFER", "WRITTEN")), s.mode[m]["dst"] == "ACTIVE"))
+        return And(*conds)
+
+    @invariant("DRAFT-CTX-1", "DRAFT-FRZ-1")
+    def transfer_is_source(self, s):
+        """From the read on (READ, XFER, WRITTEN, DONE), with no fault in progress, the transferred
+        context equals the source's: it was read from the frozen source, which has not changed since."""
+        if self.free:
+            return True
+        return And(*(Implies(And(s.fault[m] == "none", self.phase(s, m, "READ", "XFER", "WRITTEN", "DONE")),
+                             self._ctx_equal(self.xctx(s, m), self.ctx(s, m, "src")))
+                     for m in self.M))
+
+    @invariant("DRAFT-CTX-4")
+    def written_is_transfer(self, s):
+        """In WRITTEN the destination's context is the transferred one: DEV_CTX_WRITE loaded it and
+        the destination does not run before switchover."""
+        if self.free:
+            return True
+        return And(*(Implies(s.ph[m] == "WRITTEN", self._ctx_equal(self.ctx(s, m, "dst"), self.xctx(s, m)))
+                     for m in self.M))
+
+    @invariant("DRAFT-WR-1", "DRAFT-FLOW-1")
+    def recording_follows_flow(self, s):
+        """Recording is on from WR_START to WR_STOP (TRACK to READ, no fault in progress) and off
+        otherwise, and while it is on every stale destination page is in the record (a page goes stale
+        only by a source write, which records it, and is copied exactly when it is reported)."""
+        if self.free:
+            return True
+        conds = []
+        for m in self.M:
+            on = self.phase(s, m, "TRACK", "STOPPED", "FINAL", "FROZEN", "READ")
+            conds.append(Implies(s.fault[m] == "none", s.rec[m] == on))
+            conds += [Implies(And(s.rec[m], s.stale[m][p]), s.dirty[m][p]) for p in self.P]
+        return And(*conds)
+
+    @invariant("DRAFT-FLOW-1", "DRAFT-WR-2")
+    def copies_fresh(self, s):
+        """Draft flow: after the final report (FINAL to DONE, no fault in progress) no destination
+        page is stale: the final report copied every page written since the last one, and the source
+        writes nothing once stopped."""
+        if self.p.flow != "draft":
+            return True
+        late = ("FINAL", "FROZEN", "READ", "XFER", "WRITTEN", "DONE")
+        return And(*(Implies(And(s.fault[m] == "none", self.phase(s, m, *late)), Not(s.stale[m][p]))
+                     for m in self.M for p in self.P))
 
     @transition_property("DRAFT-FLR-1", "D-DP-22")
     def flr_resets_member(self, t):
