@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mcheck.device.replay_backend import add_backend_argument, run_backend_replay
 from mcheck.model.params import parse_assignments
 from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
@@ -32,10 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="PATH", help="write the result as JSON; '-' for stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     add_output_arguments(p)
+    add_backend_argument(p)
     p.set_defaults(run=run_replay)
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    if args.backend:
+        return run_backend_replay(args)  # drive a live device with the trace (mcheck.device)
     trace = open_trace(args.trace, profile=args.profile, reader=args.reader)
     model = model_for_trace(trace.header, args.model, parse_assignments(args.params))
     hidden = args.hidden  # None: the model's own list of unrecorded event kinds

@@ -1,0 +1,79 @@
+"""`mcheck emulate`: run the software device on a socket until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any
+
+from mcheck.errors import InputError
+
+PROFILES = ("virtio-1.4", "draft-v1")
+
+
+def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1, pages: int = 8,
+                bugs: list[str] | None = None) -> Any:
+    bugs = list(bugs or [])
+    if profile == "virtio-1.4":
+        from mcheck.device.virtio14 import BUGS
+        from mcheck.device.virtio14 import Virtio14Device as cls
+    elif profile == "draft-v1":
+        from mcheck.device.draftv1 import BUGS  # type: ignore[assignment]
+        from mcheck.device.draftv1 import DraftV1Device as cls
+    else:
+        raise InputError(f"unknown device profile {profile!r} (known: {', '.join(PROFILES)})")
+    unknown = [b for b in bugs if b not in BUGS]
+    if unknown:
+        other = "draft-v1" if profile == "virtio-1.4" else "virtio-1.4"
+        from importlib import import_module
+        other_bugs = import_module("mcheck.device.draftv1" if other == "draft-v1" else "mcheck.device.virtio14").BUGS
+        hint = f"; it is a {other} bug: add --profile {other}" if unknown[0] in other_bugs else ""
+        raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(BUGS))}){hint}")
+    return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", required=True, metavar="ADDR", help="unix:PATH or tcp:127.0.0.1:PORT")
+    p.add_argument("--profile", default="virtio-1.4", choices=PROFILES, help="protocol the device speaks")
+    p.add_argument("--members", type=int, default=2, metavar="N", help="member devices (VFs) of the owner")
+    p.add_argument("--queues", type=int, default=1, metavar="Q", help="split virtqueues per member")
+    p.add_argument("--objects", type=int, default=1, metavar="K", help="resource-object ids (virtio-1.4)")
+    p.add_argument("--pages", type=int, default=8, metavar="P", help="guest memory pages per member")
+    p.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="misbehave like this catalogue bug of the profile's model (repeatable)")
+    p.add_argument("--capture", metavar="FILE", help="write every exchange as a trace (.jsonl or .pcapng)")
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    from mcheck.device.protocol import parse_address
+    from mcheck.device.server import Emulator, serve
+    from mcheck.trace.io import trace_format
+
+    parse_address(args.listen)
+    if args.capture:
+        trace_format(args.capture)
+    if not 1 <= args.members <= 64:
+        raise InputError(f"--members {args.members}: must be 1..64")
+    device = make_device(args.profile, members=args.members, queues=args.queues, objects=args.objects,
+                         pages=args.pages, bugs=args.bug)
+    emu = Emulator(device, args.capture)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+    def ready(name: Any) -> None:
+        bugs = f", bugs {', '.join(args.bug)}" if args.bug else ""
+        print(f"mcheck emulate: {args.profile} device, {args.members} member(s){bugs}, listening on {args.listen}", flush=True)
+
+    try:
+        serve(emu, args.listen, ready=ready)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+    finally:
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,161 @@
+"""`ModelBackend`: the in-process reference device, answering from the model itself.
+
+It keeps one concrete model state. An admin command is decoded and observed like a trace
+event; the enabled action whose event agrees with it is taken and its answer encoded
+(mcheck.device.adapt14 / adaptdraft); with none enabled the command is held and retried
+after every injected event (FLR end, reset end). Workload steps take the matching device
+action if the model enables it. Steps the model takes with no driver input (a member
+reset's end) are taken as soon as they are enabled.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mcheck.errors import InputError
+from mcheck.explore.codegen import Layout
+from mcheck.model.registry import load_model
+from mcheck.replay.stepper import step_functions
+from mcheck.trace.codec import Codec
+from mcheck.trace.events import (
+    AdminCommand,
+    AdminComplete,
+    ConfigNotify,
+    DmaWrite,
+    Doorbell,
+    FlrBegin,
+    FlrEnd,
+    MemberReset,
+    OwnerReset,
+    UsedNotify,
+)
+from mcheck.trace.profile import load_profile
+
+MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
+INJECT = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
+          "doorbell": Doorbell}
+
+
+class ModelBackend:
+    def __init__(self, profile: str, params: dict[str, Any]) -> None:
+        if profile != "virtio-1.4":
+            raise InputError(f"--backend model answers virtio-1.4 only (the draft-v1 model's hypervisor flow and "
+                             f"switchover are not device behaviour); use an emulator for {profile}")
+        self.profile = profile
+        self.params = {k: v for k, v in params.items() if k != "bug"}
+        self.codec = Codec(load_profile(profile))
+        self.tag = 0
+        self._load(self.params)
+
+    def _load(self, params: dict[str, Any]) -> None:
+        from mcheck.device.gen import adapter_for
+        self.model = load_model(MODEL_FOR_PROFILE[self.profile], params)
+        self.adapter = adapter_for(self.model)
+        self.observe = self.adapter.observe_wrapper(self.model)
+        self.layout = Layout.of(self.model)
+        self.steps = step_functions(self.model, self.layout)
+        self.queues = self.model.params.as_dict().get("queues", 1)
+        self.x = self.layout.pack(self.model.initial[0])
+        self.held: list[tuple[int, bytes]] = []
+        self._events: list[Any] = []
+        self.settle = [a.index for a in self.model.actions if a.name in self.adapter.SETTLE]
+
+    def power_on(self, config: dict[str, Any]) -> None:
+        params = dict(self.params)
+        for k in ("members", "queues", "pages"):
+            if k in config and k in self.model.params.as_dict():
+                params[k] = config[k]
+        if config.get("paired"):       # draft-v1: two wire members (source, destination) per model member
+            params["members"] = max(1, config["members"] // 2)
+        self._load(params)
+
+    def _take(self, obs: dict[str, Any]) -> Any:
+        for act in self.model.actions:
+            ev = act.event
+            if ev is None or ev.get("kind") != obs.get("kind"):
+                continue
+            if all(ev[k] == v for k, v in obs.items() if k in ev):
+                y = self.steps[act.index](self.x)
+                if y is not None:
+                    self.x = y
+                    self._settle()
+                    return act
+        return None
+
+    def _settle(self) -> None:
+        moved = True
+        while moved:
+            moved = False
+            for a in self.settle:
+                y = self.steps[a](self.x)
+                if y is not None and y != self.x:
+                    self.x, moved = y, True
+
+    def _answer(self, readable: bytes) -> bytes | None:
+        obs = self.observe(AdminCommand(index=0, timestamp=0, readable=readable, writable=None, codec=self.codec))
+        act = self._take(obs) if obs is not None else None
+        if act is None:
+            return None
+        if getattr(self.adapter, "NEEDS_STATE", False):
+            state = self.model.decode_state(self.layout.unpack(self.x))
+            return self.adapter.result_bytes(self.codec, act.event, self.queues, state,
+                                             self.model.params.as_dict().get("pages", 2))
+        return self.adapter.result_bytes(self.codec, act.event, self.queues)
+
+    def submit(self, readable: bytes) -> bytes | None:
+        self.tag += 1
+        writable = self._answer(readable)
+        if writable is None:
+            self.held.append((self.tag, readable))
+        return writable
+
+    def _retry(self) -> None:
+        still = []
+        for tag, readable in self.held:
+            writable = self._answer(readable)
+            if writable is None:
+                still.append((tag, readable))
+            else:
+                self._events.append(AdminComplete(index=0, timestamp=time.time_ns(), tag=tag, writable=writable))
+        self.held = still
+
+    def inject(self, kind: str, member: int = 0, queue: int = 0) -> bool:
+        fields: dict[str, Any] = {} if kind == "owner_reset" else {"member": member}
+        if kind == "doorbell":
+            fields["queue"] = queue
+        obs = self.observe(INJECT[kind](index=0, timestamp=0, **fields))
+        done = obs is not None and self._take(obs) is not None
+        self._retry()
+        return done
+
+    def workload(self, op: str, member: int, queue: int = 0) -> bool:
+        names = self.adapter.WORK_ACTIONS.get(op, ())
+        for name in names:
+            for act in self.model.actions:
+                if act.name != name or not self.adapter.work_matches(act, member, queue):
+                    continue
+                y = self.steps[act.index](self.x)
+                if y is None:
+                    continue
+                self.x = y
+                self._settle()
+                ev = act.event
+                if ev is not None:
+                    ts = time.time_ns()
+                    if ev["kind"] == "dma_write":
+                        self._events.append(DmaWrite(index=0, timestamp=ts, member=member, address=0, length=0))
+                    elif ev["kind"] == "used_notify":
+                        self._events.append(UsedNotify(index=0, timestamp=ts, member=member, queue=queue))
+                    elif ev["kind"] == "config_notify":
+                        self._events.append(ConfigNotify(index=0, timestamp=ts, member=member))
+                if op != "service" or name == "complete":
+                    return True
+        return op == "post"
+
+    def events(self) -> list[Any]:
+        out, self._events = self._events, []
+        return out
+
+    def close(self) -> None:
+        pass

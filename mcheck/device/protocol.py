@@ -1,0 +1,119 @@
+"""The device socket protocol: length-prefixed frames carrying trace records (docs/device-protocol.md).
+
+A frame is `le32 length | u8 type | body` where `length` counts the type byte and the
+body. Record bodies are the 68-byte trace records of `mcheck.trace.record`; control
+bodies are UTF-8 JSON objects.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+from mcheck.errors import InputError
+
+MAX_FRAME = 16 << 20
+
+# client -> device
+HELLO = b"H"      # JSON {"version": 1}; answered by HELLO with the device's trace header JSON
+SUBMIT = b"S"     # record: AdminSubmit (tag, readable)  -> E* then COMPLETE (same tag) or QUEUED
+INJECT = b"I"     # record: flr_begin / flr_end / member_reset / owner_reset / doorbell -> E* then ACK
+WORKLOAD = b"W"   # JSON {"op", "member", "queue"}: a guest or device workload step -> E* then ACK {"done"}
+CONTROL = b"P"    # JSON {"op": "power_on" | "mem_read" | "mem_write" | "state" | "ping", ...} -> ACK
+# device -> client
+EVENT = b"E"      # record: dma_write / used_notify / config_notify
+COMPLETE = b"C"   # record: AdminComplete (tag, writable)
+QUEUED = b"Q"     # JSON {"tag"}: the command is held (e.g. during a member FLR); its COMPLETE comes later
+ACK = b"A"        # JSON object: the request is done
+ERROR = b"X"      # UTF-8 text: the request was malformed or failed
+
+TERMINAL = {COMPLETE, QUEUED, ACK, ERROR}
+NAMES = {HELLO: "HELLO", SUBMIT: "SUBMIT", INJECT: "INJECT", WORKLOAD: "WORKLOAD", CONTROL: "CONTROL",
+         EVENT: "EVENT", COMPLETE: "COMPLETE", QUEUED: "QUEUED", ACK: "ACK", ERROR: "ERROR"}
+_LEN = struct.Struct("<I")
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be read; `fatal` means the byte stream lost its framing."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+def frame(ftype: bytes, body: bytes) -> bytes:
+    return _LEN.pack(len(body) + 1) + ftype + body
+
+
+def json_frame(ftype: bytes, obj: dict[str, Any]) -> bytes:
+    return frame(ftype, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def json_body(body: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"frame body is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("frame body must be a JSON object")
+    return obj
+
+
+def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bool:
+    """Read until `buf` holds n bytes; False on a clean EOF before the first byte."""
+    while len(buf) < n:
+        chunk = sock.recv(max(n - len(buf), 65536))
+        if not chunk:
+            if not buf:
+                return False
+            raise ProtocolError(f"connection closed inside a frame ({len(buf)} of {n} bytes)", fatal=True)
+        buf += chunk
+    return True
+
+
+class FrameReader:
+    """Reads whole frames from a socket (keeps partial data across timeouts)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    def buffered(self) -> tuple[bytes, bytes] | None:
+        """The next frame if it is already wholly buffered, else None (never reads)."""
+        if len(self.buf) >= 4:
+            (length,) = _LEN.unpack_from(self.buf, 0)
+            if length < 1 or length > MAX_FRAME:
+                raise ProtocolError(f"bad frame length {length} (1..{MAX_FRAME})", fatal=True)
+            if len(self.buf) >= 4 + length:
+                ftype = bytes(self.buf[4:5])
+                body = bytes(self.buf[5 : 4 + length])
+                del self.buf[: 4 + length]
+                return ftype, body
+        return None
+
+    def read(self) -> tuple[bytes, bytes] | None:
+        """(type, body), or None at a clean end of stream. socket.timeout propagates."""
+        while True:
+            got = self.buffered()
+            if got is not None:
+                return got
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                if self.buf:
+                    raise ProtocolError(f"connection closed inside a frame ({len(self.buf)} bytes pending)", fatal=True)
+                return None
+            self.buf += chunk
+
+
+def parse_address(text: str) -> tuple[int, Any]:
+    """`unix:PATH` or `tcp:HOST:PORT` -> (address family, sockaddr)."""
+    kind, _, rest = text.partition(":")
+    if kind == "unix" and rest:
+        return socket.AF_UNIX, rest
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit():
+            return socket.AF_INET, (host, int(port))
+    raise InputError(f"bad device address {text!r}: use unix:PATH or tcp:HOST:PORT (e.g. tcp:127.0.0.1:7000)")

@@ -1,0 +1,237 @@
+"""Run a test trace against a device backend and judge what the device answers and does.
+
+A test passes when, step by step,
+- every admin command gets the expected status and qualifier, and the expected result
+  bytes where the model fixes them (DEV_PARTS_GET and LIST_QUERY bodies are judged
+  through the model's observation instead);
+- a command the model holds (during a member FLR or reset) is held, and answered with
+  the expected bytes once the fault ends; a command the model answers is not held;
+- every workload step and probe is done (or refused) as the model says;
+- the whole observed exchange (the device's answers and its DMA writes and
+  notifications, in the order they happened) replays clean against the model.
+A failure names the step, what the device did, what the model expected, and clauses:
+the refusing guards' clauses from the replay, else the clauses of the expected action.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcheck.device.backend import DeviceError, batch_of
+from mcheck.model.build import LoadedModel
+from mcheck.replay.engine import UNEXPLAINED, Replayer, divergence_violation
+from mcheck.trace.codec import Codec
+from mcheck.trace.events import AdminCommand, AdminComplete
+
+INJECTED = ("flr_begin", "flr_end", "member_reset", "owner_reset", "doorbell")
+
+
+@dataclass
+class Failure:
+    step: int                 # event index in the test trace
+    message: str
+    clauses: list[str]
+
+
+@dataclass
+class Outcome:
+    name: str
+    passed: bool
+    failures: list[Failure] = field(default_factory=list)
+    observed: list[Any] = field(default_factory=list)
+    steps: int = 0
+    commands: int = 0
+
+
+class Judge:
+    """One model replayer reused across tests (its generated step code is built once)."""
+
+    def __init__(self, model: LoadedModel, adapter: Any, codec: Codec) -> None:
+        self.model = model
+        self.adapter = adapter
+        self.codec = codec
+        self.replayer = Replayer(model, hidden_kinds=getattr(adapter, "HIDDEN", ("doorbell",)))
+        self.observe: Callable[[Any], Any] = adapter.observe_wrapper(model)
+        # the replayer's state right after construction; restored before every test, so the
+        # generated step code is built once whatever per-run fields the replayer keeps
+        self._fresh = {k: copy.copy(v) for k, v in vars(self.replayer).items()}
+
+    def expected_clauses(self, event: Any) -> list[str]:
+        """Clauses of the model actions that emit this (expected) event."""
+        obs = self.observe(event)
+        if obs is None:
+            return []
+        out: set[str] = set()
+        hold = set(self.adapter.HOLD_CLAUSES)
+        for a in self.replayer._matching(obs):
+            act = self.model.actions[a]
+            guarded = {c for g in act.guards for c in g.clauses}
+            guards = [g for g in act.guards if g.clauses and not set(g.clauses) <= hold]
+            out.update(set(act.clauses) - guarded)                  # what the action cites
+            out.update(guards[-1].clauses if guards else ())        # the chosen answer's own rule
+        return sorted(out)
+
+    def replay(self, observed: Iterable[Any]) -> tuple[int, list[str], str] | None:
+        """None if the observed events replay clean, else (position, clauses, message)."""
+        r = self.replayer
+        for k, v in self._fresh.items():
+            setattr(r, k, copy.copy(v))
+        for n, ev in enumerate(observed):
+            obs = self.observe(ev)
+            if obs is None:
+                continue
+            if r.advance(obs, n):
+                continue
+            d = r.explain(obs, n, ev.timestamp)
+            v = divergence_violation(self.model, r, d)
+            clauses = [c for c in d.clauses if c != UNEXPLAINED]
+            return n, clauses, v.message
+        return None
+
+
+def _status(codec: Codec, writable: bytes | None) -> str:
+    if writable is None:
+        return "no answer (held)"
+    res = codec.decode_result(None, writable)
+    q = f"/{res.qualifier_name or res.qualifier}" if res.qualifier else ""
+    return f"{res.status_name or res.status}{q}"
+
+
+def _cmd(codec: Codec, readable: bytes) -> str:
+    try:
+        c = codec.decode_command(readable)
+    except Exception:  # noqa: BLE001 - a description only
+        return "admin command"
+    return f"{c.name or hex(c.opcode)} member {c.member}"
+
+
+def _request_of(ev: Any) -> tuple | None:
+    kind = ev.KIND
+    if kind == "annotation":
+        if not ev.text.startswith("step "):
+            return None
+        req = json.loads(ev.text[5:])
+        return ("work", req["op"], req["member"], req["queue"], req)
+    if kind in ("admin", "submit"):
+        return ("submit", ev.readable)
+    if kind in INJECTED:
+        return ("inject", kind, getattr(ev, "member", 0), getattr(ev, "queue", 0))
+    return None
+
+
+def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_config: dict[str, Any]) -> Outcome:
+    """Send the test's driver-side requests (pipelined), then judge the answers in order."""
+    codec = judge.codec
+    loose = judge.adapter.LOOSE_BODY
+    out = Outcome(name=name, passed=True)
+    fail = out.failures
+    observed = out.observed
+    step_of_observed: list[int] = []
+    plan = [(ev, _request_of(ev)) for ev in events]
+    try:
+        backend.power_on(device_config)
+        answers = iter(batch_of(backend, [r[:4] for _, r in plan if r is not None]))
+    except DeviceError as exc:
+        fail.append(Failure(-1, str(exc), []))
+        out.passed = False
+        return out
+    held: dict[int, bytes] = {}                 # test tag -> readable of a command the device holds
+    held_by_device: dict[int, bytes] = {}       # backend tag -> readable
+    late: dict[bytes, list[bytes]] = {}         # readable -> completions seen for held commands
+    answered_early: set[int] = set()
+    btag = getattr(backend, "tag", 0) - sum(1 for _, r in plan if r is not None and r[0] == "submit")
+
+    def collect(step: int, evs: list[Any]) -> None:
+        for dev in evs:
+            if isinstance(dev, AdminComplete):
+                readable = held_by_device.pop(dev.tag, None)
+                if readable is None:
+                    continue
+                late.setdefault(readable, []).append(dev.writable)
+                observed.append(AdminCommand(index=len(observed), timestamp=dev.timestamp, readable=readable,
+                                             writable=dev.writable, codec=codec))
+            else:
+                observed.append(dev)
+            step_of_observed.append(step)
+
+    def compare(step: int, readable: bytes, got: bytes, want: bytes, expected_event: Any) -> None:
+        cname = codec.decode_command(readable).name
+        same = got[:4] == want[:4] if cname in loose else got == want
+        if not same:
+            clauses = judge.expected_clauses(expected_event)
+            detail = "" if got[:4] != want[:4] else f" (result bytes differ: {got.hex()} vs {want.hex()})"
+            fail.append(Failure(step, f"{_cmd(codec, readable)}: device answered {_status(codec, got)}, "
+                                      f"the model expects {_status(codec, want)}{detail}", clauses))
+
+    for ev, req in plan:
+        step = ev.index
+        kind = ev.KIND
+        if kind == "complete":
+            if ev.tag in answered_early:
+                continue
+            readable = held.pop(ev.tag, b"")
+            got_list = late.get(readable)
+            if not got_list:
+                fail.append(Failure(step, f"{_cmd(codec, readable)}: the device did not complete the held command "
+                                          "when the fault ended", list(judge.adapter.HOLD_CLAUSES)))
+                continue
+            got = got_list.pop(0)
+            expected = AdminCommand(index=step, timestamp=ev.timestamp, readable=readable, writable=ev.writable, codec=codec)
+            compare(step, readable, got, ev.writable, expected)
+            continue
+        if req is None:
+            continue
+        answer, devs = next(answers)
+        out.steps += 1
+        if req[0] == "work":
+            collect(step, devs)
+            want = req[4]
+            if answer != want["expect"]:
+                what = "did" if answer else "refused"
+                fail.append(Failure(step, f"workload step {want['op']} member {want['member']} queue {want['queue']}: "
+                                          f"the device {what} it, the model {'allows' if want['expect'] else 'forbids'} it here",
+                                    want.get("clauses") or []))
+        elif req[0] == "inject":
+            observed.append(ev)
+            step_of_observed.append(step)
+            collect(step, devs)
+        else:
+            out.commands += 1
+            btag += 1
+            collect(step, devs)
+            if kind == "admin":
+                if answer is None:
+                    held_by_device[btag] = ev.readable
+                    fail.append(Failure(step, f"{_cmd(codec, ev.readable)}: device held the command, the model "
+                                              f"answers {_status(codec, ev.writable)} at once", judge.expected_clauses(ev)))
+                else:
+                    observed.append(AdminCommand(index=len(observed), timestamp=ev.timestamp, readable=ev.readable,
+                                                 writable=answer, codec=codec))
+                    step_of_observed.append(step)
+                    compare(step, ev.readable, answer, ev.writable, ev)
+            else:   # a submit the model holds
+                if answer is not None:
+                    answered_early.add(ev.tag)
+                    observed.append(AdminCommand(index=len(observed), timestamp=ev.timestamp, readable=ev.readable,
+                                                 writable=answer, codec=codec))
+                    step_of_observed.append(step)
+                    fail.append(Failure(step, f"{_cmd(codec, ev.readable)}: device answered {_status(codec, answer)} "
+                                              "during the member FLR/reset; the model holds it until the fault ends",
+                                        list(judge.adapter.HOLD_CLAUSES)))
+                else:
+                    held[ev.tag] = ev.readable
+                    held_by_device[btag] = ev.readable
+    verdict = judge.replay(observed)
+    if verdict is not None:
+        n, clauses, message = verdict
+        step = step_of_observed[n] if n < len(step_of_observed) else -1
+        if not clauses:
+            src = next((e for e in events if e.index == step), None)
+            clauses = judge.expected_clauses(src) if src is not None and src.KIND == "admin" else []
+        fail.append(Failure(step, f"replay against the model: {message}", clauses))
+    out.passed = not fail
+    return out

@@ -1,0 +1,41 @@
+"""Fixtures for the device tests: a generated virtio-1.4 suite and emulator processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcheck.device.killmatrix import start_emulator, stop_emulator
+
+
+@pytest.fixture(scope="session")
+def suite14(tmp_path_factory):
+    """The virtio-1.4 conformance suite at the default size (members=1), generated once."""
+    from mcheck.device.gen import generate, write_suite
+    out = tmp_path_factory.mktemp("suite14")
+    suite = generate("virtio-1.4", {"members": 1})
+    write_suite(suite, out)
+    return out, suite
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    """Start emulators as real processes on Unix sockets in tmp_path; stopped at the end."""
+    procs = []
+
+    def start(name: str = "dev", **kw):
+        sock = tmp_path / f"{name}.sock"
+        procs.append(start_emulator(sock, **kw))
+        return f"unix:{sock}"
+    yield start
+    for p in procs:
+        stop_emulator(p)
+
+
+@pytest.fixture(scope="session")
+def suite_draft(tmp_path_factory):
+    """The draft-v1 conformance suite at the default size, generated once."""
+    from mcheck.device.gen import generate, write_suite
+    out = tmp_path_factory.mktemp("suitedraft")
+    suite = generate("draft-v1", {"members": 1})
+    write_suite(suite, out)
+    return out, suite
