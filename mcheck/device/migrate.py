@@ -294,7 +294,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=("virtio-1.4", "draft-v1"), default=None,
                    help="protocol (default: the one whose catalogue has --bug, else virtio-1.4)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME", help="a catalogue bug for the SOURCE device")
-    p.add_argument("--out", default="migrate-demo", metavar="DIR", help="where the captures go (default ./migrate-demo)")
+    p.add_argument("--out", default="reports/migrate-demo", metavar="DIR",
+                   help="where the captures go (default reports/migrate-demo, generated output)")
     p.add_argument("--buffers", type=int, default=3, metavar="N", help="buffers the guest posts before the stop")
     p.set_defaults(run=run_migrate_demo)
 
