@@ -39,22 +39,13 @@ from mcheck.device.protocol import (
 )
 from mcheck.errors import InputError, McheckError
 from mcheck.trace.codec import Codec
-from mcheck.trace.events import (
-    AdminComplete,
-    AdminSubmit,
-    Doorbell,
-    FlrBegin,
-    FlrEnd,
-    MemberReset,
-    OwnerReset,
-    TraceHeader,
-)
+from mcheck.trace.events import EVENT_TYPES, AdminComplete, AdminSubmit, TraceHeader
 from mcheck.trace.profile import load_profile
 from mcheck.trace.record import PROFILE_CODES, RecordError, pack_event, unpack_event
 
 DEFAULT_TIMEOUT = 2.0
-INJECT_TYPES = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
-                "doorbell": Doorbell}
+# events a driver or hypervisor injects into a device (FLR, resets, doorbells)
+INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "member_reset", "owner_reset", "doorbell")}
 
 
 class DeviceError(McheckError):

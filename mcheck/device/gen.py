@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcheck.device.backend import INJECT_TYPES
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
@@ -44,19 +45,12 @@ from mcheck.trace.events import (
     AdminComplete,
     AdminSubmit,
     Annotation,
-    Doorbell,
-    FlrBegin,
-    FlrEnd,
-    MemberReset,
-    OwnerReset,
     TraceHeader,
 )
 from mcheck.trace.io import write_trace
 from mcheck.trace.profile import load_profile
 
 SUITE_VERSION = 1
-INJECT_CLS = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
-              "doorbell": Doorbell}
 
 
 def adapter_for(model: LoadedModel) -> Any:
@@ -136,7 +130,7 @@ class Builder:
                 fields: dict[str, Any] = {} if kind == "owner_reset" else {"member": m}
                 if kind == "doorbell":
                     fields["queue"] = q
-                self._add(t, INJECT_CLS[kind], **fields)
+                self._add(t, INJECT_TYPES[kind], **fields)
             else:      # a refusal is blamed on the last action that set what this one needs
                 self.step_note(t, step[1], step[2], step[3], True, blame)
 
