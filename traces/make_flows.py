@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from mcheck.device.virtio14 import DRIVER_OK_STATUS, SUPPORTED, Virtio14Device
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import (
     AdminCommand, AdminComplete, AdminSubmit, Annotation, DmaWrite, Doorbell, Event, FlrBegin, FlrEnd, OwnerReset,
@@ -37,11 +38,18 @@ QUEUES = 2       # rx and tx of a virtio-net VF
 HEADER = TraceHeader(profile="virtio-1.4", members=(V,), queues=QUEUES)
 T0 = 1_700_000_000_000_000_000
 
+# The device the traces describe is the software device emulator (mcheck/device/virtio14.py)
+# in this configuration, so every reference trace also replays clean to
+#     mcheck emulate --listen unix:S --members 1 --queues 2 --objects 4
+# with `mcheck replay TRACE --backend emulator:unix:S` (traces/README.md). Its answers
+# (opcodes, object limits, device parts and their size) are taken from that implementation.
+EMULATOR = {"members": 1, "queues": QUEUES, "objects": 4}
+DEVICE = Virtio14Device(**EMULATOR)
+
 # linux-qemu-flows.md §1.1: what the device reports and what Linux enables
-DEVICE_OPCODES = [0x0, 0x1, *range(0x7, 0x12)]
+DEVICE_OPCODES = sorted(SUPPORTED)
 LINUX_DEVPARTS_BITMAP = [0x7, 0x8, 0x9, 0xA, 0xD, 0xE, 0xF, 0x10, 0x11]
-DEVICE_LIMIT = 4   # DEVICE_CAP_GET: get and set object limits
-DRIVER_OK_STATUS = 0x0F   # ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK
+DEVICE_LIMIT = DEVICE.n_objects   # DEVICE_CAP_GET: get and set object limits
 
 
 def bitmap(opcodes: list[int]) -> list[int]:
@@ -51,26 +59,18 @@ def bitmap(opcodes: list[int]) -> list[int]:
     return words
 
 
-def device_parts(*, status: int = DRIVER_OK_STATUS, queues: int = QUEUES, order: str = "table",
-                 missing_vq: bool = False) -> list[dict[str, Any]]:
-    """A GET(ALL) answer of a virtio-net VF: common parts in order-table order, then one
-    device-specific part. `order="wrong"` puts DEVICE_STATUS before DRV_FEATURES;
-    `missing_vq` leaves out the last queue's VQ_CFG (catalogue bugs)."""
-    common = [
-        {"type": "DEV_FEATURES", "flags": 1, "value": [(1 << 32) | (1 << 41) | 0x20]},
-        {"type": "DRV_FEATURES", "flags": 0, "value": [(1 << 32) | 0x20]},
-        {"type": "DEVICE_STATUS", "flags": 0, "value": status},
-    ]
+def device_parts(*, status: int = DRIVER_OK_STATUS, order: str = "table", missing_vq: bool = False) -> list[dict[str, Any]]:
+    """A GET(ALL) answer of the emulator's VF with this device_status (DRIVER_OK: the guest
+    driver runs), in order-table order. `order="wrong"` puts DEVICE_STATUS before
+    DRV_FEATURES; `missing_vq` leaves out the last queue's VQ_CFG (catalogue bugs)."""
+    member = DEVICE._new_member(V)
+    member.status = status
+    parts = DEVICE.parts(member)
     if order == "wrong":
-        common[1], common[2] = common[2], common[1]
-    vq = [{"type": "VQ_CFG", "flags": 0, "index": q,
-           "value": {"queue_size": 256, "vector": q + 1, "enabled": 1, "queue_desc": 0x10000 * (q + 1),
-                     "queue_driver": 0x10000 * (q + 1) + 0x1000, "queue_device": 0x10000 * (q + 1) + 0x2000}}
-          for q in range(queues - 1 if missing_vq else queues)]
-    notify = [{"type": "VQ_NOTIFY_CFG", "flags": 0, "index": q,
-               "value": {"queue_notify_off": q, "queue_notif_config_data": 0}} for q in range(queues)]
-    net = [{"type": 0x200, "flags": 0, "selector": bytes(8), "value": bytes([0x52, 0x54, 0, 0x12, 0x34, 0x56])}]
-    return common + vq + notify + net
+        parts[1], parts[2] = parts[2], parts[1]
+    if missing_vq:
+        parts = [p for p in parts if not (p["type"] == "VQ_CFG" and p["index"] == QUEUES - 1)]
+    return parts
 
 
 class Flow:

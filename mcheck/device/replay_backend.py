@@ -67,8 +67,11 @@ def register_standalone(sub: argparse._SubParsersAction) -> None:
 
 def requests_of(trace_events: list[Any]) -> list[tuple[Any, tuple | None]]:
     plan: list[tuple[Any, tuple | None]] = []
+    posted: dict[int, list[int]] = {}   # member -> queues of buffers posted and not yet written, oldest first
     for ev in trace_events:
         kind = ev.KIND
+        if kind in ("flr_begin", "member_reset"):
+            posted.pop(ev.member, None)      # the reset member's guest driver starts its rings again
         if kind == "admin":
             if _shows_driver_ok(ev):      # the guest driver had initialised the member (no record of its own)
                 plan.append((ev, ("work", "init", ev.command.member, 0)))
@@ -76,12 +79,18 @@ def requests_of(trace_events: list[Any]) -> list[tuple[Any, tuple | None]]:
         elif kind == "doorbell":
             plan.append((ev, ("work", "init", ev.member, 0)))
             plan.append((ev, ("work", "post", ev.member, ev.queue)))
+            posted.setdefault(ev.member, []).append(ev.queue)
             plan.append((ev, ("inject", "doorbell", ev.member, ev.queue)))
         elif kind in INJECTED:
             plan.append((ev, ("inject", kind, getattr(ev, "member", 0), 0)))
         elif kind in WORK_FOR:
             plan.append((ev, ("work", "init", ev.member, 0)))   # a device works only for an initialised driver
-            plan.append((ev, ("work", WORK_FOR[kind], ev.member, getattr(ev, "queue", 0))))
+            queue = getattr(ev, "queue", None)
+            if kind == "dma_write":
+                # a DMA write does not name its queue: the device writes the oldest buffer posted
+                queues = posted.get(ev.member, [])
+                queue = queues.pop(0) if queues else 0
+            plan.append((ev, ("work", WORK_FOR[kind], ev.member, queue or 0)))
     return plan
 
 
