@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from mcheck.errors import ModelDefinitionError, ModelRuntimeError
 from mcheck.model.build import LoadedModel
-from mcheck.model.expr import BitVecSort, BoolSort, Const, EnumSort, Expr, IntSort, Op, Slot, Sort, slots_of
+from mcheck.model.expr import BitVecSort, Const, Expr, IntSort, Op, Slot, Sort, slots_of
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from mcheck.errors import ModelDefinitionError
 from mcheck.model.expr import (
-    BOOL, TRUE, Expr, If, Implies, And, Not, RefSort, Slot, Sort, Value, lift,
+    BOOL, Expr, If, Implies, And, RefSort, Slot, Sort, Value, lift,
 )
 from mcheck.model.params import Param, ParamValues
 
@@ -431,5 +431,5 @@ def combos(domains: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
 
 __all__ = [
     "Model", "IndexSet", "Array", "Ref", "SlotInfo", "StateView", "ActionBuilder", "TransitionView",
-    "action", "invariant", "transition_property", "sometimes", "combos", "Guard", "TRUE", "Not",
+    "action", "invariant", "transition_property", "sometimes", "combos", "Guard",
 ]
