@@ -88,7 +88,8 @@ def _concrete_path(exp: Exploration, sid: int, prop: int | None) -> tuple[int, l
 
 
 def coverage(model: LoadedModel, counts: list[int], orbit: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """Per-action and per-clause coverage. Under symmetry (`orbit`: action -> its orbit's
+    """Per-action and per-clause coverage from `counts` (non-zero: the action instance fired;
+    the explorer keeps flags, not counts, because counting costs a third of its time). Under symmetry (`orbit`: action -> its orbit's
     representative) an instance counts as fired when any instance of its orbit fired,
     since the search only expands canonical states."""
     on = list(counts)
@@ -96,11 +97,10 @@ def coverage(model: LoadedModel, counts: list[int], orbit: tuple[int, ...] | Non
         fired_orbits = {orbit[a] for a, n in enumerate(counts) if n}
         on = [1 if orbit[a] in fired_orbits else 0 for a in range(len(counts))]
     by_name: dict[str, dict[str, int]] = {}
-    for act, n, f in zip(model.actions, counts, on):
-        entry = by_name.setdefault(act.name, {"instances": 0, "fired_instances": 0, "transitions": 0})
+    for act, f in zip(model.actions, on):
+        entry = by_name.setdefault(act.name, {"instances": 0, "fired_instances": 0})
         entry["instances"] += 1
         entry["fired_instances"] += 1 if f else 0
-        entry["transitions"] += n
     all_clauses = sorted({c for a in model.actions for c in a.clauses} | {c for p in model.properties for c in p.clauses})
     fired = {c for a, f in zip(model.actions, on) if f for c in a.clauses}
     return {
