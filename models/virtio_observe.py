@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcheck.trace.codec import opcodes_of
+
 # the dev-parts bundle Linux enables with LIST_USE (linux-qemu-flows.md §1.1)
 DEVPARTS_OPCODES = frozenset({0x7, 0x8, 0x9, 0xA, 0xD, 0xE, 0xF, 0x10, 0x11})
 BASE_OPCODES = frozenset({0x0, 0x1})
@@ -25,10 +27,6 @@ SUBTYPES = {0: "get", 1: "set"}
 METADATA_TYPES = {0: "SIZE", 1: "COUNT", 2: "LIST"}
 GET_TYPES = {0: "SELECTED", 1: "ALL"}
 
-
-
-def opcodes_of(words: list[int]) -> set[int]:
-    return {w * 64 + bit for w, word in enumerate(words) for bit in range(64) if word >> bit & 1}
 
 
 def bitmap_class(words: list[int]) -> str:

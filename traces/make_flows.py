@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mcheck.device.virtio14 import DRIVER_OK_STATUS, SUPPORTED, Virtio14Device
-from mcheck.trace.codec import Codec
+from mcheck.trace.codec import Codec, opcode_words
 from mcheck.trace.events import (
     AdminCommand, AdminComplete, AdminSubmit, Annotation, DmaWrite, Doorbell, Event, FlrBegin, FlrEnd, OwnerReset,
     TraceHeader, UsedNotify,
@@ -50,13 +50,6 @@ DEVICE = Virtio14Device(**EMULATOR)
 DEVICE_OPCODES = sorted(SUPPORTED)
 LINUX_DEVPARTS_BITMAP = [0x7, 0x8, 0x9, 0xA, 0xD, 0xE, 0xF, 0x10, 0x11]
 DEVICE_LIMIT = DEVICE.n_objects   # DEVICE_CAP_GET: get and set object limits
-
-
-def bitmap(opcodes: list[int]) -> list[int]:
-    words = [0] * (max(opcodes) // 64 + 1)
-    for op in opcodes:
-        words[op // 64] |= 1 << (op % 64)
-    return words
 
 
 def device_parts(*, status: int = DRIVER_OK_STATUS, order: str = "table", missing_vq: bool = False) -> list[dict[str, Any]]:
@@ -117,11 +110,11 @@ class Flow:
 
     # -- Linux's commands (linux-qemu-flows.md §9.0 short forms)
     def list_query(self) -> None:
-        self.cmd("LIST_QUERY", SR, 0, {}, result={"opcodes": bitmap(DEVICE_OPCODES)})
+        self.cmd("LIST_QUERY", SR, 0, {}, result={"opcodes": opcode_words(DEVICE_OPCODES)})
 
     def list_use(self) -> None:
         used = sorted(set(DEVICE_OPCODES) & set(LINUX_DEVPARTS_BITMAP))
-        self.cmd("LIST_USE", SR, 0, {"opcodes": bitmap(used)})
+        self.cmd("LIST_USE", SR, 0, {"opcodes": opcode_words(used)})
 
     def obj_create(self, oid: int, kind: str, **kw: Any) -> int:
         return self.cmd("RESOURCE_OBJ_CREATE", SR, V,

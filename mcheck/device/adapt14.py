@@ -16,10 +16,9 @@ from mcheck.device.virtio14 import (
     DEVICE_FEATURES,
     DRIVER_OK_STATUS,
     SUPPORTED,
-    words_of,
 )
 from mcheck.device.virtq import QSIZE, avail_addr, desc_addr, used_addr
-from mcheck.trace.codec import Codec
+from mcheck.trace.codec import Codec, opcode_words
 
 PROFILE = "virtio-1.4"
 HOLD_CLAUSES = ["D-DP-17", "D-DP-18"]
@@ -69,7 +68,7 @@ def command_bytes(codec: Codec, act: Any, queues: int) -> bytes:
     member = ev.get("member", 0)
     if act.name == "list_use":
         ops = {"devparts": SUPPORTED, "base": BASE_OPCODES, "partial": BASE_OPCODES | {0x7}}[p["bitmap"]]
-        fields: dict[str, Any] = {"opcodes": words_of(ops)}
+        fields: dict[str, Any] = {"opcodes": opcode_words(ops)}
     elif name == "DEVICE_CAP_GET":
         fields = {"id": p["cap_id"]}
     elif name == "DRIVER_CAP_SET":
@@ -105,7 +104,7 @@ def result_bytes(codec: Codec, ev: dict[str, Any], queues: int) -> bytes:
     fields: dict[str, Any] = {}
     if status == "OK":
         if name == "LIST_QUERY":
-            fields = {"opcodes": words_of(SUPPORTED)}
+            fields = {"opcodes": opcode_words(SUPPORTED)}
         elif name == "CAP_ID_LIST_QUERY":
             fields = {"supported_caps": [1]}
         elif name == "DEVICE_CAP_GET":

@@ -22,7 +22,7 @@ from mcheck.device.virtq import (
     GuestMemory,
     payload,
 )
-from mcheck.trace.codec import Codec, CodecError
+from mcheck.trace.codec import Codec, CodecError, opcode_words
 from mcheck.trace.profile import load_profile
 
 BUGS = frozenset({
@@ -183,7 +183,7 @@ class DraftV1Device:
         if name is None:
             return self._raw("EINVAL", "INVALID_OPCODE"), events
         if name in ("LIST_QUERY", "LIST_USE"):
-            fields = {"opcodes": [sum(1 << (op % 64) for op in (0, 1))]} if name == "LIST_QUERY" else {}
+            fields = {"opcodes": opcode_words((0, 1))} if name == "LIST_QUERY" else {}
             return self.codec.encode_result(name, "OK", "OK", fields), events
         member = self.members.get(m)
         if member is None:

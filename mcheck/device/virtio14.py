@@ -28,7 +28,7 @@ from mcheck.device.virtq import (
     desc_addr,
     used_addr,
 )
-from mcheck.trace.codec import Codec, CodecError
+from mcheck.trace.codec import Codec, CodecError, opcode_words, opcodes_of
 from mcheck.trace.profile import load_profile
 
 BUGS = frozenset({
@@ -47,17 +47,6 @@ BASE_OPCODES = frozenset({0x0, 0x1})
 SUPPORTED = BASE_OPCODES | DEVPARTS_OPCODES
 OWNER_CMDS = {"LIST_QUERY", "LIST_USE", "CAP_ID_LIST_QUERY", "DEVICE_CAP_GET", "DRIVER_CAP_SET"}
 DEFERRABLE = {"DEV_PARTS_METADATA_GET", "DEV_PARTS_GET", "DEV_PARTS_SET", "DEV_MODE_SET"}
-
-
-def words_of(opcodes: set[int] | frozenset[int]) -> list[int]:
-    words = [0] * (max(opcodes) // 64 + 1 if opcodes else 1)
-    for op in opcodes:
-        words[op // 64] |= 1 << (op % 64)
-    return words
-
-
-def opcodes_of(words: list[int]) -> set[int]:
-    return {w * 64 + bit for w, word in enumerate(words) for bit in range(64) if word >> bit & 1}
 
 
 class Reject(Exception):
@@ -180,7 +169,7 @@ class Virtio14Device:
         if name == "LIST_QUERY":
             if group not in (GROUP_SELF, GROUP_SRIOV):
                 raise Reject("EINVAL", "INVALID_GROUP")
-            return {"opcodes": words_of(SUPPORTED)}
+            return {"opcodes": opcode_words(SUPPORTED)}
         if name == "LIST_USE":
             if group not in (GROUP_SELF, GROUP_SRIOV):
                 raise Reject("EINVAL", "INVALID_GROUP")

@@ -10,6 +10,7 @@ concretely before it is reported (`witness.Replayer.confirm`).
 from __future__ import annotations
 
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 
 import z3
@@ -145,13 +146,12 @@ def property_rows(model: LoadedModel) -> list[tuple[str, str, tuple[str, ...], s
     return rows
 
 
-def bmc(model: LoadedModel, *, depth: int = 10, timeout: float | None = None) -> Result:
-    """Search every safety property and goal of `model` up to `depth` steps."""
-    budget = Budget(timeout)
-    system = System(model)
-    replayer = Replayer(system)
-    found = search(system, replayer, budget, depth=depth)
-    verdicts, violations = [], []
+def verdict_rows(model: LoadedModel, replayer: Replayer, found: Search, unviolated: Callable[[str], str],
+                 auxiliary: tuple[str, ...] = ()) -> tuple[list[PropertyVerdict], list[Violation]]:
+    """Per-property verdicts after a BMC search: goals reached hold, violations found are
+    violated (with their replayed witness), and every other property gets `unviolated(name)`."""
+    verdicts: list[PropertyVerdict] = []
+    violations: list[Violation] = []
     for name, kind, clauses, desc in property_rows(model):
         if kind == "sometimes":
             v = HOLDS if name in found.reached else BOUNDED
@@ -159,8 +159,20 @@ def bmc(model: LoadedModel, *, depth: int = 10, timeout: float | None = None) ->
             v = VIOLATED
             violations.append(violation_of(replayer, found.findings[name]))
         else:
-            v = BOUNDED
+            v = unviolated(name)
+        if name in auxiliary:
+            desc = f"(auxiliary) {desc}".rstrip()
         verdicts.append(PropertyVerdict(name=name, kind=kind, clauses=list(clauses), verdict=v, description=desc))
+    return verdicts, violations
+
+
+def bmc(model: LoadedModel, *, depth: int = 10, timeout: float | None = None) -> Result:
+    """Search every safety property and goal of `model` up to `depth` steps."""
+    budget = Budget(timeout)
+    system = System(model)
+    replayer = Replayer(system)
+    found = search(system, replayer, budget, depth=depth)
+    verdicts, violations = verdict_rows(model, replayer, found, lambda name: BOUNDED)
     bounds = [f"bmc depth {depth}"] + ([budget.bound()] if budget.expired else [])
     notes = [f"bmc: searched every depth up to {found.depth} of {depth}"]
     notes += [f"goal {g} reached at depth {d}" for g, d in found.reached.items()]

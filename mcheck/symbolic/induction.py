@@ -23,16 +23,14 @@ import z3
 
 from mcheck.errors import ModelDefinitionError
 from mcheck.model.build import LoadedModel
-from mcheck.symbolic.bmc import Budget, Search, property_rows, search, violation_of
+from mcheck.symbolic.bmc import Budget, Search, search, verdict_rows
 from mcheck.symbolic.sliced import SlicedStep
 from mcheck.symbolic.system import RANGES, Check, System
 from mcheck.symbolic.witness import Cti, Replayer, describe_steps
 from mcheck.verdict import (
     BOUNDED,
-    HOLDS,
     PROVED,
     VIOLATED,
-    PropertyVerdict,
     Result,
     Violation,
     Witness,
@@ -132,18 +130,10 @@ def _result(model: LoadedModel, system: System, replayer: Replayer, budget: Budg
             n_candidates: int) -> Result:
     names = {c.name for c in proved}
     ranges_ok = system.range_check is None or RANGES in names
-    verdicts, violations, notes, bounds = [], [], [], []
-    for name, kind, clauses, desc in property_rows(model):
-        if kind == "sometimes":
-            v = HOLDS if name in base.reached else BOUNDED
-        elif name in base.findings:
-            v = VIOLATED
-            violations.append(violation_of(replayer, base.findings[name]))
-        else:
-            v = PROVED if name in names and ranges_ok else BOUNDED
-        if name in aux:
-            desc = f"(auxiliary) {desc}".rstrip()
-        verdicts.append(PropertyVerdict(name=name, kind=kind, clauses=list(clauses), verdict=v, description=desc))
+    verdicts, violations = verdict_rows(model, replayer, base,
+                                        lambda name: PROVED if name in names and ranges_ok else BOUNDED, aux)
+    notes: list[str] = []
+    bounds: list[str] = []
     for name, cti in ctis.items():
         if name not in names:
             violations.append(cti_violation(system, cti))

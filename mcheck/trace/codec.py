@@ -21,6 +21,19 @@ PART_HEADER_SIZE = 16
 CTX_HEADER_SIZE = 8
 
 
+def opcode_words(opcodes: "set[int] | frozenset[int] | list[int] | tuple[int, ...]") -> list[int]:
+    """An opcode set as the le64 words of LIST_QUERY / LIST_USE: bit n % 64 of word n / 64."""
+    words = [0] * (max(opcodes) // 64 + 1 if opcodes else 1)
+    for op in opcodes:
+        words[op // 64] |= 1 << (op % 64)
+    return words
+
+
+def opcodes_of(words: list[int]) -> set[int]:
+    """The opcode set that LIST_QUERY / LIST_USE words stand for."""
+    return {w * 64 + bit for w, word in enumerate(words) for bit in range(64) if word >> bit & 1}
+
+
 class CodecError(ValueError):
     """Bytes or fields that do not fit the profile's layouts (the caller adds the place)."""
 

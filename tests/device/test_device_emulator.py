@@ -8,7 +8,8 @@ import sys
 from mcheck.device.backend import EmulatorBackend
 from mcheck.device.killmatrix import start_emulator, stop_emulator
 from mcheck.device.replay_backend import backend_replay
-from mcheck.device.virtio14 import SUPPORTED, words_of
+from mcheck.device.virtio14 import SUPPORTED
+from mcheck.trace.codec import opcode_words
 from mcheck.model.registry import load_model
 from mcheck.replay.engine import replay_events
 from mcheck.trace.io import read_trace
@@ -16,7 +17,7 @@ from mcheck.trace.io import read_trace
 
 def _bring_up(b: EmulatorBackend) -> None:
     c = b.codec
-    assert b.submit(c.encode_command("LIST_USE", "SRIOV", 0, {"opcodes": words_of(SUPPORTED)}))[:2] == b"\0\0"
+    assert b.submit(c.encode_command("LIST_USE", "SRIOV", 0, {"opcodes": opcode_words(SUPPORTED)}))[:2] == b"\0\0"
     b.submit(c.encode_command("DRIVER_CAP_SET", "SELF", 0, {"id": 0, "get_parts_limit": 1, "set_parts_limit": 1}))
     b.submit(c.encode_command("RESOURCE_OBJ_CREATE", "SRIOV", 1, {"obj_id": 0, "parts_type": 0}))
 

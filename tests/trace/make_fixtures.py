@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from mcheck.trace.codec import Codec
+from mcheck.trace.codec import Codec, opcode_words
 from mcheck.trace.events import (
     AdminCommand, AdminComplete, AdminSubmit, Annotation, ConfigNotify, Doorbell, DmaWrite, Event,
     FlrBegin, FlrEnd, MemberReset, OwnerReset, TraceHeader, UsedNotify,
@@ -52,14 +52,6 @@ class _Builder:
 
     def side(self, cls: Callable[..., Event], **kw: Any) -> None:
         self.events.append(cls(**self._common(), **kw))
-
-
-def _bitmap(opcodes: list[int]) -> list[int]:
-    """LIST_QUERY bitmap: bit n % 64 of word n / 64 stands for opcode n."""
-    words = [0] * (max(opcodes) // 64 + 1)
-    for op in opcodes:
-        words[op // 64] |= 1 << (op % 64)
-    return words
 
 
 def _vq_parts(queues: int) -> list[dict[str, Any]]:
@@ -146,7 +138,7 @@ def draft_migration() -> tuple[TraceHeader, list[Event]]:
         {"type": "DEVICE_CONFIG", "value": bytes(range(12))},
         {"type": "VQ_SPLIT", "value": {"index": 0, "size": 256, "enabled": 1, "msix_vector": 1, "desc_addr": 0x10000, "driver_addr": 0x11000, "device_addr": 0x12000, "last_avail_idx": 17, "used_idx": 15, "inflight": 2, "notify_off": 0}},
     ])
-    b.cmd("LIST_QUERY", SR, 0, {}, result={"opcodes": _bitmap([0, 1, *range(0x7F00, 0x7F0C)])})
+    b.cmd("LIST_QUERY", SR, 0, {}, result={"opcodes": opcode_words([0, 1, *range(0x7F00, 0x7F0C)])})
     b.cmd("WR_CAPS_QUERY", SR, 1, {}, result={"max_ranges": 4, "page_size_mask": 0x1000, "log2_max_pages": 20})
     b.cmd("WR_START", SR, 1, {"page_size": 4096, "mode": 0, "range_addr": 0x100000, "range_len": 0x10000})
     b.side(DmaWrite, member=1, address=0x100000 + 3 * 4096, length=100)
