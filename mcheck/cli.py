@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "mcheck.device.cli",
     "mcheck.export.cli",
     "mcheck.report.cli",
+    "mcheck.clauses.cli",
 )
 
 EXIT_USAGE = 2

@@ -16,11 +16,11 @@ from typing import Any, Callable, Mapping
 
 from mcheck.errors import McheckError, ModelDefinitionError
 from mcheck.model.definition import (
-    ActionBuilder, AfterView, Array, Guard, IndexSet, Model, SlotInfo, StateView, TransitionView,
+    ActionBuilder, AfterView, Array, Guard, IndexSet, Model, Site, SlotInfo, StateView, TransitionView,
     _Cells, combos,
 )
 from mcheck.model.expr import BOOL, FALSE, TRUE, And, BitVecSort, Expr, IntSort, Slot, Sort, lift
-from mcheck.model.params import ParamValues, resolve_params
+from mcheck.model.params import ParamValues, model_relaxations, resolve_params
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +36,8 @@ class ActionInstance:
     event: Mapping[str, Any] | None
     clauses: tuple[str, ...]
     doc: str
+    # clause -> where the model states it for this instance (guards, outcomes and cites)
+    sites: Mapping[str, tuple[Site, ...]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -57,6 +59,7 @@ class PropertyInstance:
     doc: str
     expr: Expr | None = None                 # invariant / sometimes
     per_action: Mapping[int, Expr] = field(default_factory=dict)  # transition: action -> condition
+    site: Site | None = None                 # the decorator line in the model file
 
 
 @dataclass(kw_only=True)
@@ -138,7 +141,8 @@ def build_model(cls: type[Model], given: Mapping[str, Any] | None = None) -> Loa
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise ModelDefinitionError(f"{cls!r} is not a Model subclass")
     name = cls.name or cls.__name__
-    params = resolve_params(cls.declared_params(), given or {}, name)
+    relaxations, presets = model_relaxations(cls)
+    params = resolve_params(cls.declared_params(), given or {}, name, relaxations=relaxations, presets=presets)
     model = cls(params)
     source = sys.modules[cls.__module__].__file__ or cls.__module__
     _call("setup()", model.setup)
@@ -186,7 +190,7 @@ def _build_actions(model: Model, cells: _Cells, source: str) -> list[ActionInsta
     for decl in decls:
         domains = {k: _domain(model, decl.name, k, v) for k, v in decl.over.items()}
         for params in combos(domains):
-            b = ActionBuilder(cells)
+            b = ActionBuilder(cells, source)
             label = f"action {decl.name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
             _call(label, decl.func, model, b, **params)
             guard = And(*(g.cond for g in b._guards))
@@ -197,10 +201,18 @@ def _build_actions(model: Model, cells: _Cells, source: str) -> list[ActionInsta
                 _check_assignable(cells, slot, e, label)
             out.append(ActionInstance(index=len(out), name=decl.name, params=params, guard=guard,
                                       guards=tuple(b._guards), assigns=assigns, event=b._event,
-                                      clauses=tuple(dict.fromkeys(b._clauses)), doc=decl.doc))
+                                      clauses=tuple(dict.fromkeys(b._clauses)), doc=decl.doc,
+                                      sites=_group_sites(b._sites)))
     if not out:
         raise ModelDefinitionError(f"{source}: every action of {model.name} is disabled for these parameters")
     return out
+
+
+def _group_sites(pairs: list[tuple[str, Site]]) -> dict[str, tuple[Site, ...]]:
+    out: dict[str, dict[Site, None]] = {}
+    for clause, site in pairs:
+        out.setdefault(clause, {})[site] = None
+    return {c: tuple(sites) for c, sites in out.items()}
 
 
 def _is_same_slot(e: Expr, slot: int) -> bool:
@@ -234,10 +246,11 @@ def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance]
                 if cond is not TRUE:
                     per_action[act.index] = cond
             out.append(PropertyInstance(name=decl.name, kind="transition", clauses=decl.clauses, doc=decl.doc,
-                                        per_action=per_action))
+                                        per_action=per_action, site=decl.site))
         else:
             cond = lift(_call(what, decl.func, model, StateView(cells)), BOOL)
             if cond.sort is not BOOL:
                 raise ModelDefinitionError(f"{_where(decl.func)}: {what} must return a condition, got {cond!r}")
-            out.append(PropertyInstance(name=decl.name, kind=decl.kind, clauses=decl.clauses, doc=decl.doc, expr=cond))
+            out.append(PropertyInstance(name=decl.name, kind=decl.kind, clauses=decl.clauses, doc=decl.doc, expr=cond,
+                                        site=decl.site))
     return out

@@ -11,7 +11,10 @@ decorators only record; `mcheck.model.build.build_model` runs the definitions an
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -74,6 +77,54 @@ class SlotInfo:
     init: tuple[int, ...]  # allowed initial runtime values (usually one)
 
 
+# --------------------------------------------------------------------------- where clauses are stated
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a model states a clause: how (`guard`, `outcome`, `cite`, `property`), file, line.
+
+    `outcome` is a guard that a helper outside the model file stated on the model's behalf
+    (for example an answer chain turned into guards); its line is the model's call of that
+    helper."""
+
+    kind: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@functools.lru_cache(maxsize=None)
+def _norm(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+_THIS_FILE = _norm(__file__)
+
+
+def _model_frame(source: str | None) -> tuple[str, int, bool] | None:
+    """The innermost caller frame outside this module that is in `source` (the model
+    class's file; None: any file), as (file, line, whether it is the innermost caller
+    outside this module). Without such a frame, the innermost caller outside this module.
+    Runs at model-load time only."""
+    frame: Any = sys._getframe(1)
+    want = _norm(source) if source else None
+    first = None
+    direct = True
+    while frame is not None:
+        name = _norm(frame.f_code.co_filename)
+        if name != _THIS_FILE:
+            if first is None:
+                first = (frame.f_code.co_filename, frame.f_lineno)
+            if want is None or name == want:
+                return frame.f_code.co_filename, frame.f_lineno, direct
+            direct = False
+        frame = frame.f_back
+    return (first[0], first[1], False) if first else None
+
+
 # --------------------------------------------------------------------------- decorators
 
 
@@ -92,6 +143,7 @@ class PropertyDecl:
     clauses: tuple[str, ...]
     func: Callable[..., Any]
     doc: str
+    site: Site | None = None  # the decorator line
 
 
 def action(**over: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -112,9 +164,14 @@ def action(**over: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
 
 
 def _property(kind: str, clauses: Sequence[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # the class body calling @invariant(...) etc.: the first frame outside this module
+    found = _model_frame(None)
+    site = Site("property", found[0], found[1]) if found else None
+
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
         func.__mcheck_property__ = PropertyDecl(  # type: ignore[attr-defined]
-            name=func.__name__, kind=kind, clauses=tuple(clauses), func=func, doc=(func.__doc__ or "").strip()
+            name=func.__name__, kind=kind, clauses=tuple(clauses), func=func, doc=(func.__doc__ or "").strip(),
+            site=site,
         )
         return func
 
@@ -159,6 +216,9 @@ class Model:
     profile: str | None = None
     # event kinds a capture does not record, so the replayer lets them happen unseen
     unobserved: tuple[str, ...] = ("doorbell",)
+    # the clause catalogue (`mcheck clauses`): a name, read from clauses/<name>.toml next to
+    # the model file, or a .toml path relative to it; None: clauses/<model name>.toml if present
+    clause_catalogue: str | None = None
 
     def __init__(self, p: ParamValues) -> None:
         self.p = p
@@ -312,6 +372,7 @@ class StateView:
 class Guard:
     cond: Expr
     clauses: tuple[str, ...]
+    site: Site | None = None  # where the model stated it (kind guard or outcome)
 
 
 class ActionBuilder(StateView):
@@ -322,13 +383,28 @@ class ActionBuilder(StateView):
     condition holds.
     """
 
-    def __init__(self, cells: _Cells) -> None:
+    def __init__(self, cells: _Cells, source: str | None = None) -> None:
         super().__init__(cells)
         object.__setattr__(self, "_assigned", {})   # slot index -> Expr
         object.__setattr__(self, "_guards", [])
         object.__setattr__(self, "_conds", [])
         object.__setattr__(self, "_event", None)
         object.__setattr__(self, "_clauses", [])
+        object.__setattr__(self, "_source", source)  # the model class's file, for `_sites`
+        object.__setattr__(self, "_sites", [])      # (clause, Site) for every require and cite
+
+    def _site(self, kind: str, clauses: Sequence[str]) -> Site | None:
+        """Where the model stated `clauses`: the innermost caller line in the model's file;
+        a guard reached through a helper in another file is an `outcome`."""
+        if not clauses:
+            return None
+        found = _model_frame(self._source)
+        if found is None:
+            return None
+        file, line, direct = found
+        site = Site("outcome" if kind == "guard" and not direct else kind, file, line)
+        self._sites.extend((c, site) for c in clauses)
+        return site
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
@@ -359,7 +435,7 @@ class ActionBuilder(StateView):
         c = lift(cond, BOOL)
         if self._conds:
             c = Implies(And(*self._conds), c)
-        self._guards.append(Guard(cond=c, clauses=tuple(clauses)))
+        self._guards.append(Guard(cond=c, clauses=tuple(clauses), site=self._site("guard", clauses)))
         self._clauses.extend(clauses)
 
     @contextlib.contextmanager
@@ -382,6 +458,7 @@ class ActionBuilder(StateView):
 
     def cite(self, *clauses: str) -> None:
         """Record clauses an effect (not a guard) encodes."""
+        self._site("cite", clauses)
         self._clauses.extend(clauses)
 
 
@@ -431,5 +508,5 @@ def combos(domains: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
 
 __all__ = [
     "Model", "IndexSet", "Array", "Ref", "SlotInfo", "StateView", "ActionBuilder", "TransitionView",
-    "action", "invariant", "transition_property", "sometimes", "combos", "Guard",
+    "action", "invariant", "transition_property", "sometimes", "combos", "Guard", "Site",
 ]

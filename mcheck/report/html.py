@@ -25,7 +25,7 @@ from typing import Any
 
 import networkx as nx
 
-from mcheck.errors import InputError
+from mcheck.errors import InputError, McheckError
 from mcheck.report.junit import case_name
 from mcheck.report.text import format_event
 from mcheck.verdict import Result, Step, Violation, Witness
@@ -189,6 +189,36 @@ def _natural(clause: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", clause)]
 
 
+def clause_table(result: Result, source: str | None) -> dict[str, Any] | None:
+    """The model's clause catalogue against this run: encoded (some action or property
+    names the clause) and killed (a violation here cites it). No bug runs and no file
+    lines: `mcheck clauses` has those. None when the model has no catalogue."""
+    from mcheck.clauses.catalogue import model_catalogue
+    from mcheck.model.registry import BUILTIN, find_model_class
+
+    spec = result.model if result.model in BUILTIN else source
+    if not spec or not (spec in BUILTIN or spec.endswith(".py")):
+        return None
+    try:
+        catalogue = model_catalogue(find_model_class(spec))
+    except McheckError:
+        return None
+    if catalogue is None:
+        return None
+    encoded = set(result.coverage.get("all_clauses", ()))
+    killed = {c for v in result.violations for c in v.clauses}
+    rows = []
+    for cid, info in catalogue.clauses.items():
+        if cid in encoded:
+            status = "encoded+killed" if cid in killed else "encoded-not-killed"
+        else:
+            status = "out-of-scope" if info.scope == "out" else "not-encoded"
+        rows.append({"clause": cid, "strength": info.strength, "side": info.side, "summary": info.summary,
+                     "status": status, "reason": info.reason or None})
+    unknown = sorted(c for c in encoded if catalogue.lookup(c) is None)
+    return {"catalogue": catalogue.name, "rows": rows, "unknown": unknown}
+
+
 def report_data(result: Result, *, graph: nx.MultiDiGraph | None = None, source: str | None = None) -> dict[str, Any]:
     """Everything the page shows, laid out; the renderer below only turns it into markup."""
     clauses = result.coverage.get("clauses", {})
@@ -202,6 +232,7 @@ def report_data(result: Result, *, graph: nx.MultiDiGraph | None = None, source:
                         "description": p.description} for p in result.properties],
         "coverage": [{"clause": c, "fired": clauses.get(c)} for c in sorted(all_clauses, key=_natural)],
         "violations": [violation_data(result, v, graph) for v in result.violations],
+        "clause_table": clause_table(result, source),
         "result": result.to_dict(),
     }
 
@@ -330,6 +361,20 @@ def _violation_html(k: int, v: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _clause_table_html(table: dict[str, Any] | None) -> str:
+    if table is None:
+        return "<p>The model has no clause catalogue.</p>"
+    rows = [[_e(r["clause"]), _e(r["strength"]), _e(r["side"]),
+             f'<span class="clause-status {_e(r["status"])}">{_e(r["status"])}</span>'
+             + (f" ({_e(r['reason'])})" if r["status"] == "out-of-scope" else ""), _e(r["summary"])]
+            for r in table["rows"]]
+    unknown = (f"<p class='note'>Cited but not in the catalogue: {_e(', '.join(table['unknown']))}</p>"
+               if table["unknown"] else "")
+    return (f"<p class='note'>Catalogue {_e(table['catalogue'])}; killed = a violation of this run cites the clause. "
+            f"<code>mcheck clauses</code> adds file:line and the bug and capture kills.</p>{unknown}"
+            + _table(["clause", "strength", "side", "status", "summary"], rows, "clause-table"))
+
+
 def render_html(data: dict[str, Any]) -> str:
     s = data["summary"]
     params = " ".join(f"{k}={v}" for k, v in s["params"].items()) or "-"
@@ -362,6 +407,7 @@ def render_html(data: dict[str, Any]) -> str:
 <section id="properties"><h2>Properties</h2>{_table(["property", "kind", "clauses", "verdict", "description"], props)}</section>
 <section id="coverage"><h2>Clause coverage ({fired} of {len(data["coverage"])} fired by an action)</h2>
 {f'<ul class="legend">{legend}</ul><ul class="clauses">{coverage}</ul>' if coverage else "<p>No coverage recorded.</p>"}</section>
+<section id="clause-table"><h2>Clause catalogue</h2>{_clause_table_html(data.get("clause_table"))}</section>
 <section id="violations"><h2>Counterexamples and divergences ({len(data["violations"])})</h2>
 {"".join(_violation_html(k, v) for k, v in enumerate(data["violations"])) or "<p>None.</p>"}</section>
 <script type="application/json" id="mcheck-result">{payload}</script>
