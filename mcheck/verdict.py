@@ -52,7 +52,9 @@ class Violation:
     """A property violation, or (kind "divergence") a trace event the model cannot explain.
 
     Divergences also carry the trace's `event_index`, the `candidates` (model states just
-    before, decoded) and what the model `expected` instead."""
+    before, decoded), what the model `expected` instead, and the model relaxations or
+    presets under which the window up to the event replays clean (`explained_by`: id,
+    doc, preset)."""
 
     property: str
     kind: str
@@ -62,6 +64,7 @@ class Violation:
     event_index: int | None = None
     candidates: list[dict[str, Any]] = field(default_factory=list)
     expected: list[str] = field(default_factory=list)
+    explained_by: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -88,6 +91,10 @@ class Result:
     violations: list[Violation] = field(default_factory=list)
     coverage: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # replay: answers the spec permits but that depart from a SHOULD, and the driver's own
+    # departures from its rules; neither changes the verdict. Each: index, clauses, message.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    driver_findings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

@@ -9,7 +9,7 @@ from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds, Checkpointing, SearchInterrupted
 from mcheck.explore.check import check
 from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_fits, write_dot, write_graphml
-from mcheck.model.params import parse_assignments
+from mcheck.model.params import model_relaxations, parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.report.json_out import write_result
 from mcheck.report.outputs import add_output_arguments, emit_outputs
@@ -152,4 +152,10 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"{name}: {cls.description}")
         for p in cls.declared_params():
             print(f"    -p {p.describe()}")
+        relaxations, presets = model_relaxations(cls)
+        for preset, ids in presets.items():
+            print(f"    preset -p compat={preset}: {', '.join(ids)}")
+        for rid, relax in relaxations.items():
+            sets = " ".join(f"{k}={v}" for k, v in relax.params.items())
+            print(f"    relaxation {rid} ({sets}): {relax.doc}")
     return 0

@@ -6,9 +6,15 @@ can be unknown. So between two observed events the model may take *hidden* steps
 observed event is explained by any enabled action whose emitted event agrees with it on
 every field both know. The replayer keeps the set of candidate states (bounded); when it
 becomes empty the event is a divergence: the report names the event, what the model
-allowed instead, the clauses whose guards refused the observed event, and the candidate
-states just before. With `keep_going` it resynchronises (taking the observed command
-with whatever answer the model allows, or skipping it) and carries on.
+allowed instead, the clauses whose guards refused the observed event, the candidate
+states just before, the catalogue bugs and the model's relaxations (or presets) under
+which the events up to it replay clean. With `keep_going` it resynchronises (taking the
+observed command with whatever answer the model allows, or skipping it) and carries on.
+
+Two kinds of finding never change the verdict: a *warning* when every action that
+explains an observed event marks its answer as departing from a SHOULD (an event field
+`should` naming the clauses), and a *driver finding* from the model's driver rules
+(`Model.driver_rules()`), which judge the driver's side of the capture.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from mcheck.explore.codegen import Layout
 from mcheck.explore.check import coverage
 from mcheck.model.build import LoadedModel, build_model
 from mcheck.model.evaluate import evaluate
+from mcheck.model.params import COMPAT, model_relaxations, relaxation_values
 from mcheck.replay.stepper import step_functions
 from mcheck.report.text import format_event
 from mcheck.errors import InputError
@@ -30,6 +37,8 @@ from mcheck.verdict import BOUNDED, ERROR, HOLDS, VIOLATED, Change, PropertyVerd
 DEFAULT_MAX_CANDIDATES = 100_000
 WINDOW = 32          # events of history kept for a divergence's witness
 UNEXPLAINED = "MCHECK-UNEXPLAINED"  # no action of the model can ever emit such an event
+SHOULD = "should"    # event field: the answer is permitted but departs from these SHOULD clauses
+FINDINGS_LIMIT = 100  # warnings or driver findings listed per clause set; the rest are only counted
 
 
 @dataclass(kw_only=True)
@@ -43,6 +52,34 @@ class Divergence:
     path: list[tuple[int, int]]  # (action, event index or -1 for hidden) leading to a candidate
     root: int | None = None      # the packed state the path starts from
     suspects: list[Suspect] = field(default_factory=list)
+    explained_by: list[str] = field(default_factory=list)  # relaxation ids, or preset names
+
+
+class Findings:
+    """Warnings or driver findings: each {index, clauses, message}. The first
+    FINDINGS_LIMIT per clause set are kept, all are counted per clause, so memory does
+    not grow with trace length."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.counts: dict[str, int] = {}
+        self._listed: dict[tuple[str, ...], int] = {}
+        self.unlisted = 0
+
+    def add(self, index: int | None, clauses: tuple[str, ...], message: str) -> None:
+        for c in clauses:
+            self.counts[c] = self.counts.get(c, 0) + 1
+        n = self._listed.get(clauses, 0)
+        if n >= FINDINGS_LIMIT:
+            self.unlisted += 1
+            return
+        self._listed[clauses] = n + 1
+        self.items.append({"index": index, "clauses": list(clauses), "message": message})
+
+
+def clause_ids(text: str) -> tuple[str, ...]:
+    """ "D-RO-1, D-DP-4" -> ("D-RO-1", "D-DP-4")."""
+    return tuple(c for c in (part.strip() for part in str(text).split(",")) if c)
 
 
 @dataclass(kw_only=True)
@@ -110,6 +147,7 @@ class _Step:
     links: _Links
     fired: list[tuple[int, int]]     # (action, transitions) for coverage
     hits: int = 0
+    should: tuple[str, ...] = ()     # every explaining action departs from these SHOULDs: warn
 
 
 def _key(ev: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -117,7 +155,8 @@ def _key(ev: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 
 def _agrees(model_event: dict[str, Any], observed: dict[str, Any]) -> bool:
-    return all(model_event[k] == v for k, v in observed.items() if k in model_event)
+    """Equal on every field both know; `should` is the model's remark, never matched."""
+    return all(model_event[k] == v for k, v in observed.items() if k in model_event and k != SHOULD)
 
 
 def _frozen(observed: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -150,10 +189,14 @@ class Replayer:
         # default: what the model says captures do not record (Model.unobserved)
         self.hidden_kinds = tuple(model.model.unobserved if hidden_kinds is None else hidden_kinds)
         self.history: deque[tuple[frozenset[int], dict[str, Any], int]] = deque(maxlen=WINDOW)
-        self._variants: dict[str, Any] = {}
+        self._variants: dict[str, tuple[LoadedModel, list[Any]] | None] = {}
+        self._safe: dict[str, list[Any]] = {}
         hidden = set(self.hidden_kinds)
         self.hidden = [a.index for a in model.actions if a.event is None or a.event["kind"] in hidden]
         self.by_key: dict[tuple[Any, Any, Any], list[int]] = {}
+        self._should = [clause_ids(a.event[SHOULD]) if a.event is not None and SHOULD in a.event else ()
+                        for a in model.actions]
+        self.warnings = Findings()
         for a in model.actions:
             if a.event is not None:
                 self.by_key.setdefault(_key(a.event), []).append(a.index)
@@ -227,7 +270,8 @@ class Replayer:
         matched: dict[int, tuple[int, int]] = {}
         fired: list[tuple[int, int]] = []
         closed = closure.states
-        if observed.get("kind") == "admin" and "status" not in observed:
+        unanswered = observed.get("kind") == "admin" and "status" not in observed
+        if unanswered:
             # the completion is missing: the device may have answered anything, or never
             # taken the command at all
             nxt.update(closed)
@@ -243,8 +287,11 @@ class Replayer:
                     nxt.add(y)
             if n:
                 fired.append((a, n))
+        should: tuple[str, ...] = ()
+        if fired and not unanswered and all(self._should[a] for a, _ in fired):
+            should = tuple(dict.fromkeys(c for a, _ in fired for c in self._should[a]))
         return _Step(closure=closure, nxt=frozenset(nxt), links=_Links(hidden=closure.hidden, matched=matched),
-                     fired=fired)
+                     fired=fired, should=should)
 
     def advance(self, observed: dict[str, Any], index: int) -> bool:
         """Take one observed event; False when no candidate explains it (the set is kept)."""
@@ -281,6 +328,9 @@ class Replayer:
             return False
         self.layers.append(layer)
         self.candidates = st.nxt
+        if st.should:
+            self.warnings.add(index, st.should, f"event {index}: {format_event(observed)} departs from SHOULD "
+                                                f"{', '.join(st.should)} (permitted, not a divergence)")
         return True
 
     # -- explaining a divergence
@@ -299,25 +349,75 @@ class Replayer:
             known += [c for c in s.clauses if c not in known]
         return Divergence(index=index, timestamp=timestamp, observed=observed, expected=alternatives,
                           clauses=known or [UNEXPLAINED], candidates=candidates, path=path, root=root,
-                          suspects=suspects)
+                          suspects=suspects, explained_by=self._relaxed())
 
-    # -- which catalogue bug explains a divergence
-    def _variant(self, bug: str) -> tuple[LoadedModel, list[Any], list[Any]] | None:
-        """The model with `bug` switched on (same state layout), its steps, and its steps
-        restricted to those that break no property of the model."""
-        if bug not in self._variants:
-            given = {**self.model.params.as_dict(), "bug": bug}
+    # -- variants of the model: a catalogue bug, a relaxation, a preset
+    def _built(self, key: str, extra: dict[str, Any]) -> tuple[LoadedModel, list[Any]] | None:
+        """The model rebuilt with `extra` on top of the current parameters (cached under
+        `key`) and its steps; None when it cannot be built or its state layout differs."""
+        if key not in self._variants:
+            current = self.model.params.as_dict()
+            compat = next((p for p in type(self.model.model).declared_params() if p.name == COMPAT), None)
+            if compat is not None and current.get(COMPAT) not in compat.choices:
+                # a preset file's name: its values are all explicit in `current` already
+                del current[COMPAT]
             try:
-                loaded = build_model(type(self.model.model), given)
+                loaded = build_model(type(self.model.model), {**current, **extra})
             except Exception:  # a variant that cannot be built explains nothing
                 loaded = None
             if loaded is None or [(s.name, s.sort.name) for s in loaded.slots] != [
                     (s.name, s.sort.name) for s in self.model.slots]:
-                self._variants[bug] = None
+                self._variants[key] = None
             else:
-                steps = step_functions(loaded, self.layout)
-                self._variants[bug] = (loaded, steps, _safe_steps(loaded, self.layout, steps))
-        return self._variants[bug]
+                self._variants[key] = (loaded, step_functions(loaded, self.layout))
+        return self._variants[key]
+
+    def _variant(self, bug: str) -> tuple[LoadedModel, list[Any], list[Any]] | None:
+        """The model with `bug` switched on (same state layout), its steps, and its steps
+        restricted to those that break no property of the model."""
+        built = self._built(f"bug:{bug}", {"bug": bug})
+        if built is None:
+            return None
+        if bug not in self._safe:
+            loaded, steps = built
+            self._safe[bug] = _safe_steps(loaded, self.layout, steps)
+        return built[0], built[1], self._safe[bug]
+
+    def _relaxed(self) -> list[str]:
+        """The relaxations not in force under which the history window (ending with the
+        divergent event) replays clean; when none alone does, the presets that do as a whole."""
+        cls = type(self.model.model)
+        relaxations, presets = model_relaxations(cls)
+        if not relaxations or not self.history:
+            return []
+        current = self.model.params.as_dict()
+        declared = cls.declared_params()
+        values = {rid: relaxation_values(r, declared, self.model.name) for rid, r in relaxations.items()}
+        in_force = {rid for rid, v in values.items() if all(current.get(k) == x for k, x in v.items())}
+        found = [rid for rid in relaxations if rid not in in_force and self._explains(f"relax:{rid}", values[rid])]
+        if found:
+            return found
+        for name, ids in presets.items():
+            missing = [rid for rid in ids if rid not in in_force]
+            if len(missing) < 2:   # in force, or the one missing relaxation was tried alone
+                continue
+            merged: dict[str, Any] = {}
+            for rid in missing:
+                merged.update(values[rid])
+            if self._explains(f"preset:{name}", merged):
+                found.append(name)
+        return found
+
+    def _explains(self, key: str, extra: dict[str, Any]) -> bool:
+        """Whether the history window replays clean under the variant with `extra`."""
+        built = self._built(key, extra)
+        if built is None:
+            return False
+        loaded, steps = built
+        history = list(self.history)
+        r = Replayer(loaded, hidden_kinds=self.hidden_kinds, max_candidates=self.max_candidates,
+                     initial=history[0][0], steps=steps, layout=self.layout, cache=False)
+        return all(r.advance(obs, idx) for _, obs, idx in history)
 
     def _suspects(self) -> list[Suspect]:
         """Catalogue bugs that explain the history window (which ends with the divergent
@@ -488,9 +588,38 @@ def divergence_violation(model: LoadedModel, r: Replayer, d: Divergence) -> Viol
     if d.suspects:
         message += "; consistent with catalogue bug " + "; ".join(
             f"{s.bug} (breaks {s.property} [{', '.join(s.clauses)}] at event {s.event_index})" for s in d.suspects)
+    explained = explanations(model, d.explained_by)
+    if explained:
+        message += "; conforms under " + " or ".join(_under(e) for e in explained)
     return Violation(property="divergence", kind="divergence", clauses=d.clauses, message=message,
                      witness=Witness(initial=initial, steps=steps), event_index=d.index, candidates=d.candidates,
-                     expected=d.expected)
+                     expected=d.expected, explained_by=explained)
+
+
+def explanations(model: LoadedModel, ids: list[str]) -> list[dict[str, Any]]:
+    """Relaxation ids or preset names as {id, doc, preset, params}: `preset` is the (first)
+    preset holding the relaxation, or the preset itself; `params` what -p would set."""
+    relaxations, presets = model_relaxations(type(model.model))
+    out = []
+    for rid in ids:
+        if rid in relaxations:
+            holder = next((name for name, members in presets.items() if rid in members), None)
+            out.append({"id": rid, "doc": relaxations[rid].doc, "preset": holder,
+                        "params": dict(relaxations[rid].params)})
+        else:
+            members = presets.get(rid, ())
+            params = {k: v for m in members for k, v in relaxations[m].params.items()}
+            out.append({"id": rid, "doc": "; ".join(f"{m}: {relaxations[m].doc}" for m in members), "preset": rid,
+                        "params": params})
+    return out
+
+
+def _under(e: dict[str, Any]) -> str:
+    if e["preset"] == e["id"]:
+        return f"compat={e['preset']} ({e['doc']})"
+    if e["preset"] is not None:
+        return f"compat={e['preset']} ({e['id']}: {e['doc']})"
+    return " ".join(f"-p {k}={v}" for k, v in e["params"].items()) + f" ({e['id']}: {e['doc']})"
 
 
 @dataclass(kw_only=True)
@@ -503,21 +632,31 @@ class ReplayOutcome:
 def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool = False,
                   hidden_kinds: Iterable[str] | None = None, max_candidates: int = DEFAULT_MAX_CANDIDATES,
                   progress: Callable[[int, float], None] | None = None) -> ReplayOutcome:
-    """Replay decoded trace events; a reader's InputError propagates after the good events."""
+    """Replay decoded trace events; a reader's InputError propagates after the good events.
+
+    When the model defines `driver_rules()`, every event (also those after a divergence
+    that stopped the replay) goes through them too, and their findings become
+    `driver_findings`; they never change the verdict."""
     r = Replayer(model, hidden_kinds=hidden_kinds, max_candidates=max_candidates)
     start = time.monotonic()
     divergences: list[Divergence] = []
     count = 0
     error: InputError | None = None
     observe, advance = model.model.observe, r.advance
-    short = 0   # admin commands whose buffers are not multiples of 8 bytes (Linux, T2)
+    make_rules = getattr(model.model, "driver_rules", None)
+    rules = make_rules() if callable(make_rules) else None
+    driver = Findings()
+
+    def judge(event: Any, observed: dict[str, Any] | None) -> None:
+        for clause, text in rules.step(event, observed):
+            driver.add(event.index, clause_ids(clause), f"event {event.index}: {text}")
+
     try:
         for event in events:
             observed = observe(event)
             count += 1
-            if event.KIND == "admin" and (len(event.readable) & 7 or (event.writable is not None
-                                                                     and len(event.writable) & 7)):
-                short += 1
+            if rules is not None:
+                judge(event, observed)
             if progress is not None and count % 4096 == 0:
                 progress(count, time.monotonic() - start)
             if observed is None:
@@ -531,8 +670,12 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
         else:
             events = iter(())
         # stopped at the first divergence: read on, so damage further in is still bad input
-        for _ in events:
-            pass
+        for event in events:
+            if rules is not None:
+                judge(event, observe(event))
+        if rules is not None:
+            for clause, text in rules.finish():
+                driver.add(None, clause_ids(clause), f"end of trace: {text}")
     except InputError as exc:
         error = exc
     seconds = time.monotonic() - start
@@ -553,12 +696,14 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
                            verdict=VIOLATED if real else (BOUNDED if error or r.bound_hit else HOLDS),
                            description="every observed event is one the model allows at that point")
     cov = coverage(model, r.fired)
-    cov.update(events=count, divergences=len(divergences), max_candidates=r.max_seen, driver_deviations=short,
-               suspects=[{"divergence": d.index, **s.to_json()} for d in divergences for s in d.suspects])
+    cov.update(events=count, divergences=len(divergences), max_candidates=r.max_seen,
+               suspects=[{"divergence": d.index, **s.to_json()} for d in divergences for s in d.suspects],
+               warnings=dict(r.warnings.counts), driver_findings=dict(driver.counts))
     notes = [f"{count:,} events replayed, at most {r.max_seen:,} candidate states"]
-    if short:
-        notes.append(f"driver-side deviation, not a device fault: {short:,} admin command(s) with a buffer length "
-                     f"that is not a multiple of 8 (R-AQ-2; Linux T2), accepted as D-AQ-1/D-AQ-4 require")
+    for found, what in ((r.warnings, "SHOULD warning(s)"), (driver, "driver finding(s)")):
+        if found.unlisted:
+            notes.append(f"{found.unlisted:,} more {what} not listed (at most {FINDINGS_LIMIT} per clause set; "
+                         f"counts per clause in coverage)")
     if error is not None:
         notes.append(f"trace damaged after {count:,} events: {error}")
     if r.bound_hit:
@@ -568,5 +713,6 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
     result = Result(model=model.name, params=model.params.as_dict(), engine="replay", verdict=verdict,
                     states=r.max_seen, transitions=sum(r.fired), depth=count, seconds=round(seconds, 6),
                     bounds_hit=["max-candidates"] if r.bound_hit else [], properties=[prop],
-                    violations=violations, coverage=cov, notes=notes)
+                    violations=violations, coverage=cov, notes=notes, warnings=r.warnings.items,
+                    driver_findings=driver.items)
     return ReplayOutcome(result=result, events=count, error=error)

@@ -105,4 +105,12 @@ def render(result: Result, *, show_initial: bool = False) -> str:
         lines.extend(format_violation(v, show_initial=show_initial))
     lines.append("")
     lines.append(f"verdict: {result.verdict.upper()}")
+    lines.extend(finding_lines(result))
     return "\n".join(lines)
+
+
+def finding_lines(result: Result) -> list[str]:
+    """The replay's SHOULD warnings and driver findings, one line each: they never change
+    the verdict, so they follow it."""
+    return ([f"warning [{', '.join(w['clauses'])}] {w['message']}" for w in result.warnings]
+            + [f"driver violation [{', '.join(f['clauses'])}] {f['message']}" for f in result.driver_findings])
