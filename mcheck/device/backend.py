@@ -1,10 +1,10 @@
 """Device backends: something that answers admin commands and does device work.
 
     submit(readable) -> writable bytes, or None when the device holds the command
-    inject(kind, member, queue) -> bool     FLR begin/end, member/owner reset, doorbell
+    inject(kind, member, queue) -> bool     FLR begin/end, member/owner reset, PM begin/end, doorbell
     workload(op, member, queue) -> bool     guest or device workload step
     events() -> list of trace events        what the device did since the last call
-                                            (DmaWrite, UsedNotify, ConfigNotify, and
+                                            (DmaWrite, UsedNotify, ConfigNotify, Pme, PciRead, and
                                             AdminComplete for held commands answered later)
 
 `EmulatorBackend` speaks docs/device-protocol.md over a socket, with a timeout on every
@@ -45,7 +45,8 @@ from mcheck.trace.record import PROFILE_CODES, RecordError, pack_event, unpack_e
 
 DEFAULT_TIMEOUT = 2.0
 # events a driver or hypervisor injects into a device (FLR, resets, doorbells)
-INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "member_reset", "owner_reset", "doorbell")}
+INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "member_reset", "owner_reset", "pm_begin",
+                                                     "pm_end", "doorbell")}
 
 
 class DeviceError(McheckError):

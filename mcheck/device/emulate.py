@@ -13,7 +13,7 @@ PROFILES = ("virtio-1.4", "draft-v1")
 
 
 def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1, pages: int = 8,
-                bugs: list[str] | None = None) -> Any:
+                bugs: list[str] | None = None, compat: str = "none") -> Any:
     bugs = list(bugs or [])
     if profile == "virtio-1.4":
         from mcheck.device.virtio14 import BUGS
@@ -30,6 +30,10 @@ def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1
         other_bugs = import_module("mcheck.device.draftv1" if other == "draft-v1" else "mcheck.device.virtio14").BUGS
         hint = f"; it is a {other} bug: add --profile {other}" if unknown[0] in other_bugs else ""
         raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(BUGS))}){hint}")
+    if profile == "virtio-1.4":
+        return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), compat=compat)
+    if compat != "none":
+        raise InputError(f"--compat {compat}: only the virtio-1.4 device has compatibility presets")
     return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs))
 
 
@@ -42,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pages", type=int, default=8, metavar="P", help="guest memory pages per member")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="misbehave like this catalogue bug of the profile's model (repeatable)")
+    p.add_argument("--compat", default="none", choices=("none", "linux"),
+                   help="virtio-1.4: linux = also the Linux driver's needs beyond the spec (T1a: capability commands "
+                        "on the SR-IOV group; T1b: Self capabilities without a Self LIST_USE); default: the spec only")
     p.add_argument("--capture", metavar="FILE", help="write every exchange as a trace (.jsonl or .pcapng)")
 
 
@@ -56,7 +63,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     if not 1 <= args.members <= 64:
         raise InputError(f"--members {args.members}: must be 1..64")
     device = make_device(args.profile, members=args.members, queues=args.queues, objects=args.objects,
-                         pages=args.pages, bugs=args.bug)
+                         pages=args.pages, bugs=args.bug, compat=args.compat)
     emu = Emulator(device, args.capture)
 
     def stop(signum: int, frame: Any) -> None:
@@ -66,6 +73,7 @@ def run_emulate(args: argparse.Namespace) -> int:
 
     def ready(name: Any) -> None:
         bugs = f", bugs {', '.join(args.bug)}" if args.bug else ""
+        bugs += f", compat {args.compat}" if args.compat != "none" else ""
         print(f"mcheck emulate: {args.profile} device, {args.members} member(s){bugs}, listening on {args.listen}", flush=True)
 
     try:

@@ -19,11 +19,12 @@ MAX_FRAME = 16 << 20
 # client -> device
 HELLO = b"H"      # JSON {"version": 1}; answered by HELLO with the device's trace header JSON
 SUBMIT = b"S"     # record: AdminSubmit (tag, readable)  -> E* then COMPLETE (same tag) or QUEUED
-INJECT = b"I"     # record: flr_begin / flr_end / member_reset / owner_reset / doorbell -> E* then ACK
-WORKLOAD = b"W"   # JSON {"op", "member", "queue"}: a guest or device workload step -> E* then ACK {"done"}
+INJECT = b"I"     # record: flr_begin / flr_end / member_reset / owner_reset / pm_begin / pm_end / doorbell -> E* then ACK
+WORKLOAD = b"W"   # JSON {"op", "member", "queue"}: a guest or device workload step (pme and pci_read
+                  # included) -> E* then ACK {"done"}
 CONTROL = b"P"    # JSON {"op": "power_on" | "mem_read" | "mem_write" | "state" | "ping", ...} -> ACK
 # device -> client
-EVENT = b"E"      # record: dma_write / used_notify / config_notify
+EVENT = b"E"      # record: dma_write / used_notify / config_notify / pme / pci_read
 COMPLETE = b"C"   # record: AdminComplete (tag, writable)
 QUEUED = b"Q"     # JSON {"tag"}: the command is held (e.g. during a member FLR); its COMPLETE comes later
 ACK = b"A"        # JSON object: the request is done

@@ -40,7 +40,7 @@ from mcheck.verdict import (
 
 # what the device is asked to do for a device event seen in the trace
 WORK_FOR = {"dma_write": "service", "used_notify": "notify", "config_notify": "config"}
-INJECTED = ("flr_begin", "flr_end", "member_reset", "owner_reset")
+INJECTED = ("flr_begin", "flr_end", "member_reset", "owner_reset", "pm_begin", "pm_end")
 
 
 def add_backend_argument(p: argparse.ArgumentParser) -> None:

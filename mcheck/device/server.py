@@ -44,13 +44,17 @@ from mcheck.trace.events import (
     FlrEnd,
     MemberReset,
     OwnerReset,
+    PciRead,
+    PmBegin,
+    PmEnd,
+    Pme,
     TraceHeader,
     UsedNotify,
 )
 from mcheck.trace.record import PROFILE_CODES, RecordError, pack_event, unpack_event
 
 INJECTABLE = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
-              "doorbell": Doorbell}
+              "pm_begin": PmBegin, "pm_end": PmEnd, "doorbell": Doorbell}
 
 
 class Emulator:
@@ -101,6 +105,11 @@ class Emulator:
                 out.append(frame(EVENT, pack_event(self._record(UsedNotify, member=ev[1], queue=ev[2]), self.pcode)))
             elif kind == "config_notify":
                 out.append(frame(EVENT, pack_event(self._record(ConfigNotify, member=ev[1]), self.pcode)))
+            elif kind == "pme":
+                out.append(frame(EVENT, pack_event(self._record(Pme, member=ev[1]), self.pcode)))
+            elif kind == "pci_read":
+                read = self._record(PciRead, member=ev[1], offset=ev[2], length=len(ev[3]), value=ev[3])
+                out.append(frame(EVENT, pack_event(read, self.pcode)))
             elif kind == "complete":   # a held command answered now
                 _, tag, writable, readable = ev
                 self._record(AdminCommand, tag=tag, readable=readable, writable=writable, codec=self.codec)

@@ -1,16 +1,27 @@
 """The device side of virtio 1.4 device-parts migration: an owner PF and N member VFs.
 
-Admin commands are answered in the model's validation order (group, opcode, member,
-then command checks, D-GA-1), modes follow §5, device parts are encoded with the profile
-codec in order-table order (§7), resource objects live in one owner-wide id pool
-(Q19), and a member FLR or reset returns the member to defaults (D-DP-22) while
-DEV_MODE_SET / DEV_PARTS_SET (and METADATA_GET / GET, Q7 "defer") wait for its end
-(D-DP-17/18). Each catalogue bug of `models/virtio_1_4.py` is a switch in `self.bugs`.
+Admin commands are validated in D-GA-1's order (group, opcode enabled for the group,
+member, then the command's own checks). Each group has its own enabled opcode set, set
+by LIST_USE (D-GA-6..9) and back to LIST_QUERY/LIST_USE after an owner reset (D-GA-7):
+Self supports the capability commands (D-CAP-1), SR-IOV the whole dev-parts bundle
+(D-DP-1: objects, QUERY/MODIFY, parts). Where the spec lets the device choose, this
+device takes one fixed answer: it refuses a LIST_USE set that breaks a family or the
+bundle (D-GA-5), a SET while running (D-DP-4's SHOULD), a driver limit above its own
+(D-CAP-2), reserved DEV_MODE_SET flags (Q5), a SET whose DEV_FEATURES differ (D-DP-7);
+it holds METADATA_GET and GET during a fault like MODE_SET and SET (Q7), puts a reset
+member back to running (Q1), keeps a member's objects across its FLR (T5), and leaves
+modes and held SET parts alone at an owner reset (Q8). `compat="linux"` adds T1a/T1b.
+Modes follow §5, device parts are encoded with the profile codec in order-table order
+(§7), resource objects live in one owner-wide id pool (Q19), a member FLR or reset
+returns the member to defaults (D-DP-22), and MODE_SET / SET wait for the end of a
+member FLR, reset or power-management transition (D-DP-17/18/19). Each catalogue bug of
+`models/virtio_1_4.py` the device can express is a switch in `self.bugs`.
 
 The device is single-threaded: the server serialises calls. Every call returns the list
 of device events it caused, as (kind, member, a, b) tuples: ("dma_write", m, addr, len),
-("used_notify", m, q, 0), ("config_notify", m, 0, 0), ("complete", tag, writable, readable)
-for a deferred command that is answered now.
+("used_notify", m, q, 0), ("config_notify", m, 0, 0), ("pme", m, 0, 0),
+("pci_read", m, offset, value), ("complete", tag, writable, readable) for a deferred
+command that is answered now.
 """
 
 from __future__ import annotations
@@ -33,20 +44,43 @@ from mcheck.trace.profile import load_profile
 
 BUGS = frozenset({
     "dma-after-stop", "notify-after-stop", "set-while-running", "inflight-not-written-back", "flr-keeps-parts",
-    "mode-set-during-flr", "einval-side-effect", "stop-not-idempotent", "parts-out-of-order", "parts-missing-vq",
-    "fetch-after-stop", "member-checked-first", "set-lost-at-resume", "create-beyond-limit",
+    "mode-set-during-flr", "mode-set-during-pm", "einval-side-effect", "stop-not-idempotent", "parts-out-of-order",
+    "parts-missing-vq", "fetch-after-stop", "member-checked-first", "set-lost-at-resume", "create-beyond-limit",
+    "ok-with-qualifier", "disabled-list-query", "list-use-ignored", "pme-while-stopped", "bad-read-while-stopped",
+    "owner-reset-keeps-objects", "query-ignores-modify",
 })
+COMPAT = ("none", "linux")
 
 GROUP_SELF, GROUP_SRIOV = 0, 1
 # VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_RING_RESET: what every member offers
 DEVICE_FEATURES = (1 << 32) | (1 << 33) | (1 << 40)
 DRIVER_OK_STATUS = 0x0F          # ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK
 DRIVER_OK_BIT = 0x04
-DEVPARTS_OPCODES = frozenset({0x7, 0x8, 0x9, 0xA, 0xD, 0xE, 0xF, 0x10, 0x11})
-BASE_OPCODES = frozenset({0x0, 0x1})
-SUPPORTED = BASE_OPCODES | DEVPARTS_OPCODES
-OWNER_CMDS = {"LIST_QUERY", "LIST_USE", "CAP_ID_LIST_QUERY", "DEVICE_CAP_GET", "DRIVER_CAP_SET"}
+# opcode families: LIST_QUERY/LIST_USE, the capability commands (D-CAP-1), resource
+# objects CREATE/DESTROY, QUERY/MODIFY (numbering Q2), the device-parts commands
+LIST_OPS = frozenset({0x0, 0x1})
+CAP_OPS = frozenset({0x7, 0x8, 0x9})
+OBJ_OPS = frozenset({0xA, 0xD})
+MODIFY_OPS = frozenset({0xB, 0xC})
+PARTS_OPS = frozenset({0xE, 0xF, 0x10, 0x11})
+FAMILIES = {"list": LIST_OPS, "caps": CAP_OPS, "objects": OBJ_OPS, "modify": MODIFY_OPS, "parts": PARTS_OPS}
+BASE_OPCODES = LIST_OPS
+BUNDLE = OBJ_OPS | MODIFY_OPS | PARTS_OPS          # the dev-parts bundle of D-DP-1
+DEVPARTS_OPCODES = CAP_OPS | BUNDLE
+SUPPORTED = LIST_OPS | DEVPARTS_OPCODES             # every opcode this device implements (some group)
+SELF_SUPPORTED = LIST_OPS | CAP_OPS
+SRIOV_SUPPORTED = LIST_OPS | BUNDLE
+CAP_CMDS = {"CAP_ID_LIST_QUERY", "DEVICE_CAP_GET", "DRIVER_CAP_SET"}
+MEMBER_CMDS = {"RESOURCE_OBJ_CREATE", "RESOURCE_OBJ_DESTROY", "RESOURCE_OBJ_MODIFY", "RESOURCE_OBJ_QUERY",
+               "DEV_PARTS_METADATA_GET", "DEV_PARTS_GET", "DEV_PARTS_SET", "DEV_MODE_SET"}
 DEFERRABLE = {"DEV_PARTS_METADATA_GET", "DEV_PARTS_GET", "DEV_PARTS_SET", "DEV_MODE_SET"}
+PARTS_TYPES = {0: "get", 1: "set"}
+PARTS_TYPE_NUMBER = {"get": 0, "set": 1}
+METADATA_SIZE, METADATA_COUNT, METADATA_LIST = 0, 1, 2
+GET_SELECTED, GET_ALL = 0, 1
+# what a PCI read of a member's configuration space returns: vendor 0x1af4, device 0x1041
+PCI_ID = bytes.fromhex("f41a4110")
+ALL_ONES = b"\xff" * len(PCI_ID)
 
 
 class Reject(Exception):
@@ -61,7 +95,7 @@ class Member:
     queues: list[DeviceQueue]
     guests: list[GuestDriver]
     mode: str = "running"
-    phase: str = "none"            # none | flr | reset
+    phase: str = "none"            # none | flr | reset | pm
     status: int = 0                # device_status
     pending: int | None = None     # device_status written by DEV_PARTS_SET, applied at resume
     held: list[tuple[int, bytes]] = field(default_factory=list)   # deferred (tag, readable)
@@ -71,13 +105,27 @@ class Member:
         return bool(self.status & DRIVER_OK_BIT)
 
 
+@dataclass
+class ResourceObject:
+    member: int
+    kind: str                      # "get" | "set": the type of the last CREATE or MODIFY
+    created: str                   # the type given at CREATE (what bug query-ignores-modify reports)
+
+
 class Virtio14Device:
+    """The owner and its members. `compat="linux"` adds the Linux driver's relaxations
+    (T1a: capability commands listed and served for the SR-IOV group; T1b: Self's
+    capability commands usable without a Self LIST_USE); the default follows the spec."""
+
     profile_name = "virtio-1.4"
 
     def __init__(self, *, members: int = 1, queues: int = 1, objects: int = 1, pages: int = 8,
-                 bugs: set[str] | frozenset[str] = frozenset()) -> None:
+                 bugs: set[str] | frozenset[str] = frozenset(), compat: str = "none") -> None:
+        if compat not in COMPAT:
+            raise ValueError(f"compat {compat!r}: use one of {', '.join(COMPAT)}")
         self.codec = Codec(load_profile(self.profile_name))
         self.bugs = set(bugs)
+        self.compat = compat
         self.configure(members=members, queues=queues, objects=objects, pages=pages)
 
     # ------------------------------------------------------------------ set-up
@@ -85,9 +133,9 @@ class Virtio14Device:
     def configure(self, *, members: int, queues: int, objects: int, pages: int = 8, **_ignored: Any) -> None:
         """Power-on reset with this topology."""
         self.n_members, self.n_queues, self.n_objects, self.pages = members, queues, objects, max(pages, 3)
-        self.devparts = False
-        self.cap_limit = 0
-        self.objects: dict[int, tuple[int, str]] = {}       # id -> (member, "get" | "set")
+        self.enabled = {GROUP_SELF: set(LIST_OPS), GROUP_SRIOV: set(LIST_OPS)}   # D-GA-7
+        self.cap_get = self.cap_set = 0
+        self.objects: dict[int, ResourceObject] = {}
         self.members = {m: self._new_member(m) for m in range(1, members + 1)}
 
     def _new_member(self, m: int) -> Member:
@@ -99,164 +147,245 @@ class Virtio14Device:
         return member
 
     def topology(self) -> dict[str, Any]:
-        return {"members": list(self.members), "queues": self.n_queues, "objects": self.n_objects, "pages": self.pages}
+        return {"members": list(self.members), "queues": self.n_queues, "objects": self.n_objects, "pages": self.pages,
+                "compat": self.compat}
 
     def bug(self, name: str) -> bool:
         return name in self.bugs
+
+    def supported(self, group: int) -> frozenset[int]:
+        """The opcodes a group supports (what its LIST_QUERY reports)."""
+        if group == GROUP_SELF:
+            return SELF_SUPPORTED
+        return SRIOV_SUPPORTED | CAP_OPS if self.compat == "linux" else SRIOV_SUPPORTED
 
     # ------------------------------------------------------------------ admin commands
 
     def admin(self, tag: int, readable: bytes) -> tuple[bytes | None, list[tuple]]:
         """Answer one command: (writable, events), writable None when the command is held."""
         events: list[tuple] = []
+        group = int.from_bytes(readable[2:4], "little") if len(readable) >= 4 else -1
         try:
             cmd = self.codec.decode_command(readable)
         except CodecError:
-            return self._fail_raw(readable, "EINVAL", "INVALID_FIELD"), events
-        name = cmd.name
+            opcode = int.from_bytes(readable[0:2], "little") if len(readable) >= 2 else -1
+            if group not in (GROUP_SELF, GROUP_SRIOV):
+                return self._fail_raw("EINVAL", "INVALID_GROUP"), events
+            if not self._enabled(group, opcode):
+                return self._fail_raw("EINVAL", "INVALID_OPCODE"), events
+            return self._fail_raw("EINVAL", "INVALID_FIELD"), events
+        name = cmd.name if cmd.name in self.codec.profile.commands else None
         try:
-            if name is None or cmd.opcode not in SUPPORTED:
-                raise Reject("EINVAL", "INVALID_OPCODE")
-            if name in OWNER_CMDS:
-                fields = self._owner(name, cmd)
-            else:
-                m = self._sriov_checks(cmd)
-                member = self.members[m]
-                if name in DEFERRABLE and member.phase != "none" and not (
-                        name == "DEV_MODE_SET" and self.bug("mode-set-during-flr")):
+            self._validate(cmd, name)
+            if name in MEMBER_CMDS:
+                member = self.members[cmd.member]
+                if name in DEFERRABLE and member.phase != "none" and not self._answers_during(name, member.phase):
                     member.held.append((tag, readable))
                     return None, events
                 fields = self._member_cmd(name, cmd, member, events)
-            return self.codec.encode_result(name, "OK", "OK", fields), events
+            else:
+                fields = self._owner(name, cmd)
+            qualifier = "INVALID_FIELD" if name == "DEV_MODE_SET" and self.bug("ok-with-qualifier") else "OK"
+            return self.codec.encode_result(name, "OK", qualifier, fields), events
         except Reject as r:
-            return self.codec.encode_result(name, r.status, r.qualifier, {}) if name else self._fail_raw(
-                readable, r.status, r.qualifier), events
+            if name is None:
+                return self._fail_raw(r.status, r.qualifier), events
+            return self.codec.encode_result(name, r.status, r.qualifier, {}), events
 
-    def _fail_raw(self, readable: bytes, status: str, qualifier: str) -> bytes:
+    def _fail_raw(self, status: str, qualifier: str) -> bytes:
         prof = self.codec.profile
         return prof.status[status].to_bytes(2, "little") + prof.qualifiers[qualifier].to_bytes(2, "little") + bytes(4)
 
-    def _sriov_checks(self, cmd: Any) -> int:
-        """D-GA-1: group, then opcode enabled by LIST_USE, then member id."""
-        m = cmd.member
-        if cmd.group_type != GROUP_SRIOV:
+    def _answers_during(self, name: str, phase: str) -> bool:
+        """Whether a deferrable command is answered during this fault phase (only bugs do)."""
+        if name != "DEV_MODE_SET":
+            return False
+        return (phase == "flr" and self.bug("mode-set-during-flr")) or (phase == "pm" and self.bug("mode-set-during-pm"))
+
+    def _enabled(self, group: int, opcode: int) -> bool:
+        """D-GA-9: the opcode is in the group's enabled set (and the group supports it)."""
+        ops = self.enabled[group]
+        if opcode in LIST_OPS and opcode == 0x0 and self.bug("disabled-list-query"):
+            return True
+        if (group == GROUP_SELF and opcode in CAP_OPS and self.compat == "linux" and ops == LIST_OPS):
+            return True      # T1b: Self's capabilities usable from reset, before any Self LIST_USE
+        return opcode in ops and opcode in self.supported(group)
+
+    def _validate(self, cmd: Any, name: str | None) -> None:
+        """D-GA-1, in its order: group, then opcode, then member (for commands naming one)."""
+        group = cmd.group_type
+        if group not in (GROUP_SELF, GROUP_SRIOV):
             raise Reject("EINVAL", "INVALID_GROUP")
-        checks = [self._opcode_check, lambda: self._member_check(m)]
-        if self.bug("member-checked-first"):
-            checks.reverse()
+        checks = [lambda: self._opcode_check(group, cmd.opcode)]
+        if name in MEMBER_CMDS and group == GROUP_SRIOV:
+            checks.append(lambda: self._member_check(cmd.member))
+            if self.bug("member-checked-first"):
+                checks.reverse()
         for check in checks:
             check()
-        return m
 
-    def _opcode_check(self) -> None:
-        if not self.devparts:
+    def _opcode_check(self, group: int, opcode: int) -> None:
+        if not self._enabled(group, opcode):
             raise Reject("EINVAL", "INVALID_OPCODE")
 
     def _member_check(self, m: int) -> None:
         if m not in self.members:
             raise Reject("EINVAL", "INVALID_MEMBER")
 
-    def _cap_group(self, group: int) -> None:
+    def _accepts(self, group: int, ops: set[int]) -> bool:
+        """D-GA-5: whether LIST_USE takes this set. Refused: a family enabled in part, one the
+        group does not support, or (SR-IOV) the dev-parts bundle broken up (D-DP-1). Opcodes
+        no family knows (legacy, unknown) are left disabled."""
+        on = set()
+        for family, fam_ops in FAMILIES.items():
+            have = fam_ops & ops
+            if have and have != fam_ops:
+                return False
+            if have:
+                on.add(family)
         if group == GROUP_SELF:
-            return
-        if group == GROUP_SRIOV:
-            self._opcode_check()
-            return
-        raise Reject("EINVAL", "INVALID_GROUP")
+            return on <= {"list", "caps"}
+        bundle = on & {"objects", "modify", "parts"}
+        if self.compat == "linux":   # Linux enables caps, objects and parts, not MODIFY/QUERY (T1, T4)
+            return on <= {"list", "caps", "objects", "modify", "parts"} and (
+                not bundle or {"objects", "parts"} <= bundle)
+        return on <= {"list", "objects", "modify", "parts"} and bundle in (set(), {"objects", "modify", "parts"})
 
-    def _owner(self, name: str, cmd: Any) -> dict[str, Any]:
+    def _owner(self, name: str | None, cmd: Any) -> dict[str, Any]:
         f, group = cmd.fields, cmd.group_type
         if name == "LIST_QUERY":
-            if group not in (GROUP_SELF, GROUP_SRIOV):
-                raise Reject("EINVAL", "INVALID_GROUP")
-            return {"opcodes": opcode_words(SUPPORTED)}
+            return {"opcodes": opcode_words(self.supported(group))}
         if name == "LIST_USE":
-            if group not in (GROUP_SELF, GROUP_SRIOV):
-                raise Reject("EINVAL", "INVALID_GROUP")
             ops = opcodes_of(f.get("opcodes", []))
-            if DEVPARTS_OPCODES <= ops <= SUPPORTED:
-                enable = True
-            elif ops <= BASE_OPCODES:
-                enable = False
-            else:
+            if not self._accepts(group, ops):
                 raise Reject("EINVAL", "INVALID_FIELD")
-            if group == GROUP_SRIOV:
-                self.devparts = enable
+            if not self.bug("list-use-ignored"):
+                self.enabled[group] = ops & self.supported(group)
             return {}
         if name == "CAP_ID_LIST_QUERY":
-            self._cap_group(group)
             return {"supported_caps": [1]}
         if name == "DEVICE_CAP_GET":
-            self._cap_group(group)
             if f.get("id", 0) != 0:
                 raise Reject("ENXIO")
             return {"get_parts_limit": self.n_objects, "set_parts_limit": self.n_objects}
-        # DRIVER_CAP_SET
-        self._cap_group(group)
-        limit = max(f.get("get_parts_limit", 0), f.get("set_parts_limit", 0))
-        if f.get("id", 0) != 0 or limit > self.n_objects:
-            raise Reject("EINVAL", "INVALID_FIELD")
-        if self.objects:
-            raise Reject("EBUSY")
-        self.cap_limit = limit
-        return {}
+        if name == "DRIVER_CAP_SET":
+            if f.get("id", 0) != 0:
+                raise Reject("ENXIO")
+            get, set_ = f.get("get_parts_limit", 0), f.get("set_parts_limit", 0)
+            if max(get, set_) > self.n_objects:
+                raise Reject("EINVAL", "INVALID_FIELD")
+            if self.objects:
+                raise Reject("EBUSY")
+            self.cap_get, self.cap_set = get, set_
+            return {}
+        raise Reject("EINVAL", "INVALID_OPCODE")   # an opcode this device gives no meaning
+
+    @staticmethod
+    def _kind(f: dict[str, Any]) -> str:
+        """The DEV_PARTS type a CREATE or MODIFY asks for ("invalid" for another object type)."""
+        if f.get("obj_type", 0) != 0 or f.get("flags"):
+            return "invalid"
+        return PARTS_TYPES.get(f.get("parts_type", 0), "invalid")
+
+    def _own(self, f: dict[str, Any], member: Member) -> tuple[int, ResourceObject]:
+        """The member's object named by the command: ENXIO if it has none of that id (D-RO-2)."""
+        oid = f.get("obj_id", 0)
+        obj = self.objects.get(oid)
+        if obj is None or obj.member != member.mid:
+            raise Reject("ENXIO")
+        return oid, obj
 
     def _object(self, f: dict[str, Any], member: Member, kind: str) -> int:
-        oid = f.get("obj_id", 0)
-        if oid >= self.n_objects or oid not in self.objects:
-            raise Reject("ENXIO")
-        if self.objects[oid] != (member.mid, kind):
+        oid, obj = self._own(f, member)
+        if obj.kind != kind:
             raise Reject("EINVAL", "INVALID_FIELD")
         return oid
 
     def _member_cmd(self, name: str, cmd: Any, member: Member, events: list[tuple]) -> dict[str, Any]:
         f = cmd.fields
         if name == "RESOURCE_OBJ_CREATE":
-            oid, kind = f.get("obj_id", 0), {0: "get", 1: "set"}.get(f.get("parts_type", 0))
-            if kind is None:
+            oid, kind = f.get("obj_id", 0), self._kind(f)
+            if kind == "invalid":
                 raise Reject("EINVAL", "INVALID_FIELD")
-            if oid >= self.n_objects or (oid >= self.cap_limit and not self.bug("create-beyond-limit")):
+            limit = self.cap_get if kind == "get" else self.cap_set
+            if oid >= self.n_objects or (oid >= limit and not self.bug("create-beyond-limit")):
                 raise Reject("ENOSPC")
             if oid in self.objects:
                 raise Reject("EEXIST")
-            self.objects[oid] = (member.mid, kind)
+            self.objects[oid] = ResourceObject(member.mid, kind, kind)
             return {}
         if name == "RESOURCE_OBJ_DESTROY":
-            oid = f.get("obj_id", 0)
-            if self.objects.get(oid, (0,))[0] != member.mid:
-                raise Reject("ENXIO")
+            oid, _ = self._own(f, member)
             del self.objects[oid]
             return {}
+        if name == "RESOURCE_OBJ_MODIFY":
+            kind = self._kind(f)
+            if kind == "invalid":
+                raise Reject("EINVAL", "INVALID_FIELD")
+            _, obj = self._own(f, member)
+            obj.kind = kind
+            return {}
+        if name == "RESOURCE_OBJ_QUERY":
+            _, obj = self._own(f, member)
+            kind = obj.created if self.bug("query-ignores-modify") else obj.kind
+            return {"parts_type": PARTS_TYPE_NUMBER[kind]}
         if name == "DEV_PARTS_METADATA_GET":
+            kind = f.get("type")
+            if kind not in (METADATA_SIZE, METADATA_COUNT, METADATA_LIST):
+                raise Reject("EINVAL", "INVALID_FIELD")
             self._object(f, member, "get")
-            return {"value": len(self.codec.encode_parts(self.parts(member))), "headers": []}
+            parts = self.parts(member)
+            if kind == METADATA_SIZE:
+                return {"value": len(self.codec.encode_parts(parts)), "headers": []}
+            if kind == METADATA_COUNT:
+                return {"value": len(parts), "headers": []}
+            return {"value": len(parts), "headers": [self._header(p) for p in parts]}
         if name == "DEV_PARTS_GET":
+            kind = f.get("type")
+            if kind not in (GET_SELECTED, GET_ALL):
+                raise Reject("EINVAL", "INVALID_FIELD")
             self._object(f, member, "get")
-            return {"parts": self.parts(member)}
+            parts = self.parts(member)
+            if kind == GET_SELECTED:
+                wanted = {(h.get("type"), h.get("index"), h.get("offset")) for h in f.get("headers", [])}
+                parts = [p for p in parts if (p.get("type"), p.get("index"), p.get("offset")) in wanted]
+            return {"parts": parts}
         if name == "DEV_PARTS_SET":
             self._object(f, member, "set")
-            if member.mode != "stopped" and not self.bug("set-while-running"):
-                raise Reject("EBUSY")
-            member.pending = self._check_set(f.get("parts", []))
+            value = self._check_set(f.get("parts", []))
+            if member.mode != "stopped":
+                if not self.bug("set-while-running"):
+                    raise Reject("EBUSY")      # D-DP-4: SHOULD refuse while running
+                if value is not None:
+                    member.status = value      # the bug: applied at once, not at the resume
+                return {}
+            if value is not None:
+                member.pending = value
             return {}
-        if name == "DEV_MODE_SET":
-            flags = f.get("flags", 0)
-            if flags & ~1:
-                if self.bug("einval-side-effect"):
-                    self._stop(member, events)
-                raise Reject("EINVAL", "INVALID_FIELD")
-            if flags & 1:
-                if member.mode == "stopped" and self.bug("stop-not-idempotent"):
-                    raise Reject("EBUSY")
+        # DEV_MODE_SET
+        flags = f.get("flags", 0)
+        if flags & ~1:
+            if self.bug("einval-side-effect"):
                 self._stop(member, events)
-            else:
-                self._resume(member)
-            return {}
-        raise Reject("EINVAL", "INVALID_OPCODE")
+            raise Reject("EINVAL", "INVALID_FIELD")
+        if flags & 1:
+            if member.mode == "stopped" and self.bug("stop-not-idempotent"):
+                raise Reject("EBUSY")
+            self._stop(member, events)
+        else:
+            self._resume(member)
+        return {}
 
-    def _check_set(self, parts: list[dict[str, Any]]) -> int:
-        """D-DP-6 (every part has the device's length), D-DP-7 (same features); the status it restores."""
-        status = 0
+    def _header(self, part: dict[str, Any]) -> dict[str, Any]:
+        """The part header METADATA_GET(LIST) reports for one part."""
+        head = {k: part[k] for k in ("type", "flags", "index", "offset") if k in part}
+        head["length"] = len(self.codec.encode_parts([part])) - 16
+        return head
+
+    def _check_set(self, parts: list[dict[str, Any]]) -> int | None:
+        """D-DP-6 (every part has the device's length), D-DP-7 (same features); the status it
+        restores, None when the record has no DEVICE_STATUS part (Q16: that part is kept)."""
+        status = None
         for p in parts:
             kind, value = p.get("type"), p.get("value")
             if kind in ("VQ_CFG", "VQ_NOTIFY_CFG") and not isinstance(value, dict):
@@ -325,10 +454,11 @@ class Virtio14Device:
     def inject(self, kind: str, m: int, q: int = 0) -> tuple[bool, list[tuple]]:
         events: list[tuple] = []
         member = self.members.get(m)
-        if kind == "owner_reset":
-            self.devparts = False
-            self.cap_limit = 0
-            self.objects.clear()
+        if kind == "owner_reset":   # D-GA-7, D-CAP-5, D-RO-8; members keep their mode and held parts
+            self.enabled = {GROUP_SELF: set(LIST_OPS), GROUP_SRIOV: set(LIST_OPS)}
+            self.cap_get = self.cap_set = 0
+            if not self.bug("owner-reset-keeps-objects"):
+                self.objects.clear()
             return True, events
         if member is None:
             return False, events
@@ -350,6 +480,17 @@ class Virtio14Device:
             member.phase = "reset"
             self._reset_member(member)
             member.phase = "none"          # the reset completes at once
+            self._release(member, events)
+            return True, events
+        if kind == "pm_begin":         # parts and mode unchanged; MODE_SET and SET wait (D-DP-19)
+            if member.phase != "none":
+                return False, events
+            member.phase = "pm"
+            return True, events
+        if kind == "pm_end":
+            if member.phase != "pm":
+                return False, events
+            member.phase = "none"
             self._release(member, events)
             return True, events
         if kind == "doorbell":
@@ -414,6 +555,15 @@ class Virtio14Device:
                 return False, events
             events.append(("config_notify", m, 0, 0))
             return True, events
+        if op == "pme":              # a PCI PME, never while stopped (D-DP-15)
+            if member.phase != "none" or (member.mode == "stopped" and not self.bug("pme-while-stopped")):
+                return False, events
+            events.append(("pme", m, 0, 0))
+            return True, events
+        if op == "pci_read":         # valid data stopped or running (D-DP-13/14); all-ones while resetting
+            bad = member.phase == "flr" or (member.mode == "stopped" and self.bug("bad-read-while-stopped"))
+            events.append(("pci_read", m, 0, ALL_ONES if bad else PCI_ID))
+            return True, events
         if op == "service":          # the next buffer: fetched if need be, then completed
             if not dq.inflight:
                 self.workload("fetch", m, q)
@@ -442,8 +592,9 @@ class Virtio14Device:
         self.members[m].mem.set_page(page, data)
 
     def state(self) -> dict[str, Any]:
-        return {"devparts": self.devparts, "cap_limit": self.cap_limit,
-                "objects": {str(k): list(v) for k, v in self.objects.items()},
+        return {"enabled": {str(g): sorted(ops) for g, ops in self.enabled.items()},
+                "cap_get": self.cap_get, "cap_set": self.cap_set,
+                "objects": {str(k): [v.member, v.kind] for k, v in self.objects.items()},
                 "members": {str(m): {"mode": x.mode, "phase": x.phase, "status": x.status,
                                      "queues": [{"last_avail": d.last_avail, "used_idx": d.used_idx,
                                                  "inflight": len(d.inflight), "avail_idx": g.avail_idx(),
