@@ -7,7 +7,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from mcheck.errors import InputError
 from mcheck.model.build import LoadedModel
-from mcheck.model.registry import BUILTIN, load_model
+from mcheck.model.params import resolve_params
+from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
 from mcheck.trace.events import TraceHeader
 from mcheck.trace.io import read_trace
@@ -18,13 +19,24 @@ MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
 
 
 def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str, Any]) -> LoadedModel:
-    """The model named, or the one of the trace's profile, sized by the trace's topology
-    unless the parameters say otherwise."""
+    """The model named, or the one of the trace's profile, sized by the trace's topology and
+    set up by the header's `params`, unless the given parameters say otherwise.
+
+    The header only speaks for the built-in models: a model file may not know its parameters.
+    """
     name = model or MODEL_FOR_PROFILE.get(header.profile)
     if name is None:
         raise InputError(f"trace profile {header.profile!r} has no built-in model; name one with --model")
     given = dict(params)
     if name in BUILTIN:
+        from_header = {key: value for key, value in header.params.items() if key not in given}
+        if from_header:
+            cls = find_model_class(name)
+            try:
+                resolve_params(cls.declared_params(), from_header, cls.name or cls.__name__)
+            except InputError as exc:
+                raise InputError(f"trace header params: {exc}") from None
+        given.update(from_header)
         if header.members and "members" not in given:
             given["members"] = max(header.members)
         if header.queues and "queues" not in given:

@@ -55,7 +55,10 @@ def run_convert(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     trace = read_trace(args.trace, profile=args.profile, join=args.join)
     header = trace.header
-    print(f"# profile {header.profile}, members {list(header.members)}, queues {header.queues}")
+    params = "".join(f" {k}={v}" for k, v in header.params.items())
+    print(f"# profile {header.profile}, members {list(header.members)}, queues {header.queues}" + (f", params{params}" if params else ""))
+    if "title" in header.doc:
+        print(f"# {header.doc['title']}")
     for event in trace.events:
         try:
             line = describe_event(event)

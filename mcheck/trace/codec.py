@@ -94,12 +94,17 @@ class Codec:
             extra=extra,
         )
 
-    def encode_command(self, name: str, group_type: int | str, member: int, fields: dict[str, Any]) -> bytes:
-        opcode = self._number(self.profile.opcodes, name, "opcode")
+    def encode_command(self, command: str | int, group_type: int | str, member: int, fields: dict[str, Any]) -> bytes:
+        """`command` is a name or an opcode number; an opcode outside the profile takes its
+        data as fields {"raw": bytes}, the inverse of what decode_command gives."""
+        opcode = self._number(self.profile.opcodes, command, "opcode")
+        name = command if isinstance(command, str) else self.profile.opcode_names.get(opcode)
         group = self._number(self.profile.group_types, group_type, "group type")
-        if not 0 <= member < 1 << 64:
-            raise CodecError(f"member {member} does not fit le64")
+        if not isinstance(member, int) or isinstance(member, bool) or not 0 <= member < 1 << 64:
+            raise CodecError(f"member {member!r} does not fit le64")
         header = opcode.to_bytes(2, "little") + group.to_bytes(2, "little") + bytes(12) + member.to_bytes(8, "little")
+        if name is None:
+            return header + _raw_fields(fields, f"opcode {opcode:#x} data")
         return header + self._encode_layout(self.profile.commands[name].data, fields, f"{name} data")
 
     # -- results ----------------------------------------------------------------------
@@ -128,14 +133,17 @@ class Codec:
             extra=extra,
         )
 
-    def encode_result(self, cmd_name: str, status: int | str, qualifier: int | str, fields: dict[str, Any]) -> bytes:
-        if cmd_name not in self.profile.commands:
+    def encode_result(self, cmd_name: str | None, status: int | str, qualifier: int | str, fields: dict[str, Any]) -> bytes:
+        """`cmd_name` None: a command outside the profile, whose result is fields {"raw": bytes}."""
+        if cmd_name is not None and cmd_name not in self.profile.commands:
             raise CodecError(f"unknown command {cmd_name!r} in profile {self.profile.name}")
         code = self._number(self.profile.status, status, "status")
         qual = self._number(self.profile.qualifiers, qualifier, "qualifier")
         head = code.to_bytes(2, "little") + qual.to_bytes(2, "little") + bytes(4)
         if not fields and code != 0:
             return head
+        if cmd_name is None:
+            return head + _raw_fields(fields, "result")
         return head + self._encode_layout(self.profile.commands[cmd_name].result, fields, f"{cmd_name} result")
 
     # -- device parts and context entries ---------------------------------------------
@@ -384,7 +392,9 @@ class Codec:
             if key not in table:
                 raise CodecError(f"unknown {what} {key!r} (known: {', '.join(table)})")
             return table[key]
-        return int(key)
+        if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key <= 0xFFFF:
+            raise CodecError(f"{what} {key!r} is neither a known name nor a number in 0..0xffff")
+        return key
 
     @staticmethod
     def _item(by_number: dict[int, ItemType], numbers: dict[str, int], key: Any, what: str) -> tuple[int, ItemType | None]:
@@ -402,6 +412,14 @@ def _uint(value: Any, size: int, where: str) -> bytes:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << (8 * size):
         raise CodecError(f"{where}: {value!r} is not an unsigned integer of {size} byte(s)")
     return value.to_bytes(size, "little")
+
+
+def _raw_fields(fields: dict[str, Any], where: str) -> bytes:
+    """The data of a command or result outside the profile: {"raw": bytes} or nothing."""
+    unknown = set(fields) - {"raw"}
+    if unknown:
+        raise CodecError(f"{where}: outside the profile the only field is 'raw' (hex), got {sorted(unknown)}")
+    return _raw(fields.get("raw", b""), f"{where} field 'raw'")
 
 
 def _raw(value: Any, where: str, size: int | None = None) -> bytes:

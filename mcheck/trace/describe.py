@@ -19,7 +19,7 @@ def describe_event(event: Event) -> str:
     head = f"{event.index:>6}  {seconds}.{ns:09d}  {event.KIND:<13}"
     if isinstance(event, (AdminCommand, AdminSubmit)):
         cmd = event.command
-        name = cmd.name or f"opcode {cmd.opcode:#06x}"
+        name = cmd.name or f"unknown opcode {cmd.opcode:#x}"
         text = f"{head} {name} group={cmd.group_type_name or cmd.group_type} member={cmd.member}"
         text += _fields(cmd.fields)
         if cmd.missing:

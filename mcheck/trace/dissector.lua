@@ -13,6 +13,7 @@ local KINDS = {
   [0] = "header", [1] = "admin", [2] = "submit", [3] = "complete", [4] = "dma_write",
   [5] = "used_notify", [6] = "config_notify", [7] = "doorbell", [8] = "flr_begin",
   [9] = "flr_end", [10] = "member_reset", [11] = "owner_reset", [12] = "annotation",
+  [13] = "pm_begin", [14] = "pm_end", [15] = "pme", [16] = "pci_read",
 }
 local PROFILES = { [0] = "other", [1] = "virtio-1.4", [2] = "draft-v1" }
 
@@ -71,6 +72,9 @@ f.text_bytes = ProtoField.bytes("mcheck.text_bytes", "Text (UTF-8 bytes)")
 f.address = ProtoField.uint64("mcheck.address", "DMA address", base.HEX)
 f.length = ProtoField.uint64("mcheck.length", "DMA length")
 f.queue = ProtoField.uint64("mcheck.queue", "Queue")
+f.pci_offset = ProtoField.uint64("mcheck.pci.offset", "PCI read offset", base.HEX)
+f.pci_length = ProtoField.uint64("mcheck.pci.length", "PCI read length")
+f.pci_value = ProtoField.bytes("mcheck.pci.value", "PCI read value")
 
 f.opcode = ProtoField.uint16("mcheck.cmd.opcode", "Opcode", base.HEX)
 f.cmd_name = ProtoField.string("mcheck.cmd.name", "Command")
@@ -218,7 +222,7 @@ function mcheck.dissector(buf, pinfo, root)
       if a:len() >= 24 then rd:add_le(f.group_member, a(16, 8)) end
       cmd_fields(rd, a, prof, name)
       info = info .. " " .. (name or string.format("0x%04x", op))
-      if a:len() >= 24 then info = info .. " member " .. a(16, 8):le_uint64():tonumber() end
+      if a:len() >= 24 then info = info .. " member " .. tostring(a(16, 8):le_uint64()) end
     end
     if b then
       local wr = tree:add(f.writable, b)
@@ -233,12 +237,18 @@ function mcheck.dissector(buf, pinfo, root)
   elseif kind == 4 then
     tree:add_le(f.address, buf(40, 8))
     tree:add_le(f.length, buf(48, 8))
-    info = info .. " member " .. buf(32, 8):le_uint64():tonumber()
+    info = info .. " member " .. tostring(buf(32, 8):le_uint64())
   elseif kind == 5 or kind == 7 then
     tree:add_le(f.queue, buf(40, 8))
-    info = info .. " member " .. buf(32, 8):le_uint64():tonumber() .. " queue " .. buf(40, 8):le_uint64():tonumber()
+    info = info .. " member " .. tostring(buf(32, 8):le_uint64()) .. " queue " .. tostring(buf(40, 8):le_uint64())
+  elseif kind == 16 then
+    tree:add_le(f.pci_offset, buf(40, 8))
+    tree:add_le(f.pci_length, buf(48, 8))
+    if a then tree:add(f.pci_value, a) end
+    info = info .. " member " .. tostring(buf(32, 8):le_uint64()) .. " offset 0x" .. buf(40, 8):le_uint64():tohex():gsub("^0+(.)", "%1")
+    if a then info = info .. " value " .. tostring(a:bytes()):lower() end
   elseif kind ~= 11 then
-    info = info .. " member " .. buf(32, 8):le_uint64():tonumber()
+    info = info .. " member " .. tostring(buf(32, 8):le_uint64())
   end
   pinfo.cols.info = info
 end

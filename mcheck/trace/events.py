@@ -16,28 +16,42 @@ from mcheck.trace.codec import Codec, DecodedCommand, DecodedResult
 FORMAT_VERSION = 1
 
 
+#: Header keys that document a trace for people; readers keep them and do not interpret them.
+DOC_KEYS = ("title", "spec", "expect")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TraceHeader:
-    """What a reader needs before the first event: the profile and the topology."""
+    """What a reader needs before the first event: the profile and the topology.
+
+    `params` are model parameters for replay (a command-line value wins over them);
+    `doc` holds the documentation keys (DOC_KEYS) exactly as written, so conversion keeps them.
+    """
 
     profile: str
     members: tuple[int, ...] = ()
     queues: int = 0
+    params: dict[str, str | int | bool] = field(default_factory=dict)
+    doc: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {"mcheck_trace": self.format_version, "profile": self.profile, "members": list(self.members), "queues": self.queues}
+        obj: dict[str, Any] = {"mcheck_trace": self.format_version, "profile": self.profile, "members": list(self.members), "queues": self.queues}
+        if self.params:
+            obj["params"] = dict(self.params)
+        obj.update((key, self.doc[key]) for key in DOC_KEYS if key in self.doc)
+        return obj
 
     @classmethod
     def from_json(cls, obj: Any) -> "TraceHeader":
         """Parse a header object; raises ValueError naming the faulty key."""
         if not isinstance(obj, dict) or "mcheck_trace" not in obj:
             raise ValueError("not an mcheck trace header (no 'mcheck_trace' key)")
-        unknown = set(obj) - {"mcheck_trace", "profile", "members", "queues"}
+        unknown = set(obj) - {"mcheck_trace", "profile", "members", "queues", "params", *DOC_KEYS}
         if unknown:
             raise ValueError(f"unknown header keys {sorted(unknown)}")
         version, profile = obj["mcheck_trace"], obj.get("profile")
-        members, queues = obj.get("members", []), obj.get("queues", 0)
+        members, queues, params = obj.get("members", []), obj.get("queues", 0), obj.get("params", {})
         if version != FORMAT_VERSION:
             raise ValueError(f"format version {version!r} is not supported (this mcheck reads {FORMAT_VERSION})")
         if not isinstance(profile, str):
@@ -46,7 +60,16 @@ class TraceHeader:
             raise ValueError("header key 'members' must be a list of member ids")
         if not _is_uint(queues):
             raise ValueError("header key 'queues' must be a non-negative integer")
-        return cls(profile=profile, members=tuple(members), queues=queues, format_version=version)
+        if not isinstance(params, dict):
+            raise ValueError("header key 'params' must be an object of model parameters")
+        for key, value in params.items():
+            if not isinstance(value, (str, int)):  # bool is an int
+                raise ValueError(f"header key 'params': parameter {key!r} must be a string, integer or boolean, got {value!r}")
+        for key in ("title", "spec"):
+            if key in obj and not isinstance(obj[key], str):
+                raise ValueError(f"header key {key!r} must be a string")
+        doc = {key: obj[key] for key in DOC_KEYS if key in obj}
+        return cls(profile=profile, members=tuple(members), queues=queues, params=dict(params), doc=doc, format_version=version)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,6 +209,53 @@ class OwnerReset:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PmBegin:
+    """A member's power-management state transition starts (D-DP-19 defers mode and parts changes)."""
+
+    KIND = "pm_begin"
+    index: int
+    timestamp: int
+    member: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PmEnd:
+    """The member's power-management state transition has completed."""
+
+    KIND = "pm_end"
+    index: int
+    timestamp: int
+    member: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pme:
+    """The member signalled a PCI power-management event (D-DP-15 forbids it while stopped)."""
+
+    KIND = "pme"
+    index: int
+    timestamp: int
+    member: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PciRead:
+    """A read of the member's PCI configuration space or BARs and the bytes it returned.
+
+    `value` always has `length` bytes (the readers check); D-DP-13 wants valid data while
+    the member is stopped.
+    """
+
+    KIND = "pci_read"
+    index: int
+    timestamp: int
+    member: int
+    offset: int
+    length: int
+    value: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
 class Annotation:
     KIND = "annotation"
     index: int
@@ -195,14 +265,14 @@ class Annotation:
 
 Event = Union[
     AdminCommand, AdminSubmit, AdminComplete, DmaWrite, UsedNotify, ConfigNotify, Doorbell,
-    FlrBegin, FlrEnd, MemberReset, OwnerReset, Annotation,
+    FlrBegin, FlrEnd, MemberReset, OwnerReset, PmBegin, PmEnd, Pme, PciRead, Annotation,
 ]
 
 EVENT_TYPES: dict[str, type] = {
     cls.KIND: cls
     for cls in (
         AdminCommand, AdminSubmit, AdminComplete, DmaWrite, UsedNotify, ConfigNotify, Doorbell,
-        FlrBegin, FlrEnd, MemberReset, OwnerReset, Annotation,
+        FlrBegin, FlrEnd, MemberReset, OwnerReset, PmBegin, PmEnd, Pme, PciRead, Annotation,
     )
 }
 

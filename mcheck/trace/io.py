@@ -50,7 +50,7 @@ def trace_from_reader(reader: TraceReader, profile: str | Path | None, join: boo
     """Wrap a format reader: load the profile, check the stream, optionally join."""
     prof = load_profile(profile if profile is not None else reader.header.profile)
     codec = Codec(prof)
-    events = check_stream(reader.items(codec), reader.path, reader.unit, reader.header, prof)
+    events = check_stream(reader.items(codec), reader.path, reader.unit, reader.header)
     return Trace(header=reader.header, codec=codec, events=join_admin(events) if join else events)
 
 

@@ -14,8 +14,9 @@ from typing import Any, Iterable, Iterator
 from mcheck.errors import InputError
 from mcheck.trace.codec import Codec, CodecError
 from mcheck.trace.events import (
-    EVENT_TYPES, AdminCommand, AdminComplete, AdminSubmit, Annotation, Event, TraceHeader,
+    EVENT_TYPES, AdminCommand, AdminComplete, AdminSubmit, Annotation, Event, PciRead, TraceHeader,
 )
+from mcheck.trace.record import pci_value_mismatch
 
 #: Integer keys of each side-band kind (besides "i" and "t").
 _SIDE_KEYS: dict[str, tuple[str, ...]] = {
@@ -27,6 +28,9 @@ _SIDE_KEYS: dict[str, tuple[str, ...]] = {
     "flr_end": ("member",),
     "member_reset": ("member",),
     "owner_reset": (),
+    "pm_begin": ("member",),
+    "pm_end": ("member",),
+    "pme": ("member",),
 }
 
 
@@ -56,6 +60,8 @@ def event_to_json(event: Event, codec: Codec) -> dict[str, Any]:
         _add_decoded(obj, event, codec)
     elif isinstance(event, Annotation):
         obj["text"] = event.text
+    elif isinstance(event, PciRead):
+        obj.update(member=event.member, offset=event.offset, length=event.length, value=event.value.hex())
     else:
         for key in _SIDE_KEYS[event.KIND]:
             obj[key] = getattr(event, key)
@@ -67,7 +73,7 @@ def _add_decoded(obj: dict[str, Any], event: AdminCommand | AdminSubmit, codec: 
     try:
         cmd = codec.decode_command(event.readable)
         obj["cmd"] = {
-            "name": cmd.name if cmd.name is not None else cmd.opcode,
+            **({"name": cmd.name} if cmd.name is not None else {"opcode": cmd.opcode}),
             "group_type": cmd.group_type_name or cmd.group_type,
             "member": cmd.member,
             "fields": to_jsonable(cmd.fields),
@@ -134,13 +140,21 @@ class JsonlReader:
             raise ValueError(f"unknown event kind {kind!r} (known: {', '.join(EVENT_TYPES)})")
         index = obj.get("i", position)
         common = {"index": _uint(index, "i"), "timestamp": _uint(obj.get("t"), "t")}
+        if "cite" in obj and not isinstance(obj["cite"], str):
+            raise ValueError("key 'cite' must be a string naming the clause the event exercises")
+        if kind in _SIDE_KEYS:
+            return EVENT_TYPES[kind](**common, **{k: _uint(obj.get(k), k) for k in _SIDE_KEYS[kind]})
+        if kind == "pci_read":
+            value = _hex(obj.get("value"), "value")
+            length = _uint(obj.get("length"), "length")
+            if len(value) != length:
+                raise ValueError(pci_value_mismatch(len(value), length))
+            return PciRead(**common, member=_uint(obj.get("member"), "member"), offset=_uint(obj.get("offset"), "offset"), length=length, value=value)
         if kind == "annotation":
             text = obj.get("text")
             if not isinstance(text, str):
                 raise ValueError("annotation needs a string 'text'")
             return Annotation(**common, text=text)
-        if kind in _SIDE_KEYS:
-            return EVENT_TYPES[kind](**common, **{k: _uint(obj.get(k), k) for k in _SIDE_KEYS[kind]})
         common["aq"] = _uint(obj.get("aq", 0), "aq", 16)
         tag = obj.get("tag")
         if tag is not None or kind != "admin":
@@ -154,18 +168,26 @@ class JsonlReader:
 
     @staticmethod
     def _readable(obj: dict[str, Any], codec: Codec) -> tuple[bytes, str | None]:
+        """The readable bytes and the command's name (None for an opcode outside the profile)."""
         if "readable" in obj:
             readable = _hex(obj["readable"], "readable")
             return readable, codec.profile.opcode_names.get(int.from_bytes(readable[0:2], "little"))
         cmd = obj.get("cmd")
-        if not isinstance(cmd, dict) or not isinstance(cmd.get("name"), str) or "group_type" not in cmd:
-            raise ValueError("admin event needs 'readable' (hex) or 'cmd' with name, group_type, member, fields")
-        if cmd["name"] not in codec.profile.opcodes:
-            raise ValueError(f"unknown command {cmd['name']!r} for profile {codec.profile.name}")
+        if not isinstance(cmd, dict) or "group_type" not in cmd or ("name" not in cmd and "opcode" not in cmd):
+            raise ValueError("admin event needs 'readable' (hex) or 'cmd' with name or opcode, group_type, member, fields")
+        name = cmd.get("name")
+        if name is None:
+            opcode = _uint(cmd.get("opcode"), "cmd.opcode", 16)
+        elif not isinstance(name, str) or name not in codec.profile.opcodes:
+            raise ValueError(f"unknown command {name!r} for profile {codec.profile.name} (give an opcode outside the profile as 'cmd.opcode')")
+        else:
+            opcode = codec.profile.opcodes[name]
+            if cmd.get("opcode", opcode) != opcode:
+                raise ValueError(f"'cmd.opcode' {cmd['opcode']!r} is not the opcode of {name} ({opcode:#x})")
         fields = cmd.get("fields", {})
         if not isinstance(fields, dict):
             raise ValueError("'cmd.fields' must be an object")
-        return codec.encode_command(cmd["name"], cmd["group_type"], _uint(cmd.get("member", 0), "cmd.member"), fields), cmd["name"]
+        return codec.encode_command(opcode, cmd["group_type"], _uint(cmd.get("member", 0), "cmd.member"), fields), codec.profile.opcode_names.get(opcode)
 
     @staticmethod
     def _writable(obj: dict[str, Any], cmd_name: str | None, codec: Codec) -> bytes | None:
@@ -174,8 +196,8 @@ class JsonlReader:
         res = obj.get("result")
         if res is None:
             return None
-        if not isinstance(res, dict) or cmd_name is None:
-            raise ValueError("'result' must be an object with status, qualifier, fields (and a known command)")
+        if not isinstance(res, dict):
+            raise ValueError("'result' must be an object with status, qualifier, fields")
         fields = res.get("fields", {})
         if not isinstance(fields, dict):
             raise ValueError("'result.fields' must be an object")

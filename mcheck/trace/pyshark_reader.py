@@ -15,7 +15,11 @@ from mcheck.errors import InputError
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import Event, Trace, TraceHeader
 from mcheck.trace.io import trace_from_reader
-from mcheck.trace.record import KIND_HEADER, RecordError, build_event
+from mcheck.trace.record import KIND_CODES, KIND_HEADER, RecordError, build_event
+
+#: Kinds whose part A is UTF-8 text (shown as mcheck.text) or a PCI read's data (mcheck.pci.value).
+_TEXT_KINDS = (KIND_HEADER, KIND_CODES["annotation"])
+_PCI_READ = KIND_CODES["pci_read"]
 
 DISSECTOR_PATH = Path(__file__).with_name("dissector.lua")
 
@@ -129,7 +133,10 @@ def _record_fields(packet: Any) -> dict[str, Any] | None:
         return bytes.fromhex(str(holder.get_field(name)).replace(":", ""))
 
     kind = num("kind")
-    text = raw("text_bytes", "text_tree")
+    if kind in _TEXT_KINDS:
+        a = raw("text_bytes", "text_tree")
+    else:
+        a = raw("pci.value" if kind == _PCI_READ else "readable")
     return {
         "kind": kind,
         "flags": num("flags"),
@@ -140,6 +147,6 @@ def _record_fields(packet: Any) -> dict[str, Any] | None:
         "arg0": num("arg0"),
         "arg1": num("arg1"),
         "aq": num("aq"),
-        "a": text if kind in (KIND_HEADER, 12) else raw("readable"),
+        "a": a,
         "b": raw("writable"),
     }

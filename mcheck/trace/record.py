@@ -14,7 +14,7 @@ from typing import Any
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import (
     AdminCommand, AdminComplete, AdminSubmit, Annotation, ConfigNotify, Doorbell, DmaWrite, Event,
-    FlrBegin, FlrEnd, MemberReset, OwnerReset, TraceHeader, UsedNotify,
+    FlrBegin, FlrEnd, MemberReset, OwnerReset, PciRead, PmBegin, PmEnd, Pme, TraceHeader, UsedNotify,
 )
 
 MAGIC = b"MCKT"
@@ -29,7 +29,10 @@ KIND_HEADER = 0
 KIND_CODES: dict[str, int] = {
     "admin": 1, "submit": 2, "complete": 3, "dma_write": 4, "used_notify": 5, "config_notify": 6,
     "doorbell": 7, "flr_begin": 8, "flr_end": 9, "member_reset": 10, "owner_reset": 11, "annotation": 12,
+    "pm_begin": 13, "pm_end": 14, "pme": 15, "pci_read": 16,
 }
+#: Kinds whose only field besides index and timestamp is the member.
+_MEMBER_ONLY = {6: ConfigNotify, 8: FlrBegin, 9: FlrEnd, 10: MemberReset, 13: PmBegin, 14: PmEnd, 15: Pme}
 #: Lets the Wireshark dissector pick an opcode table without reading the header record.
 PROFILE_CODES = {"virtio-1.4": 1, "draft-v1": 2}
 
@@ -73,6 +76,8 @@ def pack_event(event: Event, profile_code: int) -> bytes:
         arg0 = event.queue
     elif isinstance(event, Annotation):
         a = event.text.encode("utf-8")
+    elif isinstance(event, PciRead):
+        arg0, arg1, a = event.offset, event.length, event.value
     head = RECORD.pack(
         MAGIC, VERSION, kind, flags, profile_code, event.index, event.timestamp, tag or 0, member,
         arg0, arg1, len(a), len(b), getattr(event, "aq", 0), 0,
@@ -112,9 +117,8 @@ def build_event(kind: int, flags: int, index: int, ts: int, tag: int, member: in
         return _new(AdminSubmit, {"index": index, "timestamp": ts, "aq": aq, "tag": tag, "readable": a, "codec": codec})
     if kind == 3:
         return _new(AdminComplete, {"index": index, "timestamp": ts, "aq": aq, "tag": tag, "writable": b})
-    if kind in (6, 8, 9, 10):
-        cls = {6: ConfigNotify, 8: FlrBegin, 9: FlrEnd, 10: MemberReset}[kind]
-        return _new(cls, {"index": index, "timestamp": ts, "member": member})
+    if kind in _MEMBER_ONLY:
+        return _new(_MEMBER_ONLY[kind], {"index": index, "timestamp": ts, "member": member})
     if kind == 11:
         return _new(OwnerReset, {"index": index, "timestamp": ts})
     if kind == 12:
@@ -122,7 +126,16 @@ def build_event(kind: int, flags: int, index: int, ts: int, tag: int, member: in
             return _new(Annotation, {"index": index, "timestamp": ts, "text": a.decode("utf-8")})
         except UnicodeDecodeError as exc:
             raise RecordError(f"annotation text is not UTF-8: {exc}") from None
+    if kind == 16:
+        if len(a) != arg1:
+            raise RecordError(pci_value_mismatch(len(a), arg1))
+        return _new(PciRead, {"index": index, "timestamp": ts, "member": member, "offset": arg0, "length": arg1, "value": a})
     raise RecordError(f"unknown event kind {kind}")
+
+
+def pci_value_mismatch(got: int, length: int) -> str:
+    """The complaint about a pci_read whose value does not have `length` bytes (all readers)."""
+    return f"pci_read value has {got} bytes but its length is {length}"
 
 
 def _new(cls: type, fields: dict[str, Any]) -> Any:

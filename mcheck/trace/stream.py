@@ -11,16 +11,15 @@ from typing import Iterable, Iterator
 
 from mcheck.errors import InputError
 from mcheck.trace.events import AdminCommand, AdminComplete, AdminSubmit, Event, TraceHeader
-from mcheck.trace.profile import Profile
 
 
-def check_stream(items: Iterable[tuple[Event, int]], source: str, unit: str, header: TraceHeader, profile: Profile) -> Iterator[Event]:
+def check_stream(items: Iterable[tuple[Event, int]], source: str, unit: str, header: TraceHeader) -> Iterator[Event]:
     """Yield events, failing at the first one that breaks a trace-level rule.
 
     Each item carries its location as a number in `unit` ("line", "byte offset", ...),
-    formatted only when an error is raised.
+    formatted only when an error is raised. Opcodes, group types and statuses outside the
+    profile are not errors: they decode as numbers (future and vendor commands).
     """
-    opcodes = profile.opcode_names
     members = frozenset(header.members)
     outstanding: set[int] = set()
     last_index = -1
@@ -31,14 +30,12 @@ def check_stream(items: Iterable[tuple[Event, int]], source: str, unit: str, hea
             raise _located(source, index, unit, loc, f"index {index} does not follow index {last_index} (indices must increase)")
         if event.timestamp < last_time:
             raise _located(source, index, unit, loc, f"timestamp {event.timestamp} ns goes backwards (previous event: {last_time} ns)")
-        if isinstance(event, (AdminCommand, AdminSubmit)):
-            opcode = event.opcode
-            if opcode not in opcodes:
-                raise _located(source, index, unit, loc, f"unknown opcode {opcode:#06x} for profile {profile.name}")
-            if isinstance(event, AdminSubmit):
-                if event.tag in outstanding:
-                    raise _located(source, index, unit, loc, f"tag {event.tag} is already outstanding")
-                outstanding.add(event.tag)
+        if isinstance(event, AdminCommand):
+            pass  # its `member` is the command header's group member id, any le64 (not checked)
+        elif isinstance(event, AdminSubmit):
+            if event.tag in outstanding:
+                raise _located(source, index, unit, loc, f"tag {event.tag} is already outstanding")
+            outstanding.add(event.tag)
         elif isinstance(event, AdminComplete):
             if event.tag not in outstanding:
                 raise _located(source, index, unit, loc, f"completion of tag {event.tag} without a submission")

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from mcheck.trace.codec import Codec, opcode_words
 from mcheck.trace.events import (
     AdminCommand, AdminComplete, AdminSubmit, Annotation, ConfigNotify, Doorbell, DmaWrite, Event,
-    FlrBegin, FlrEnd, MemberReset, OwnerReset, TraceHeader, UsedNotify,
+    FlrBegin, FlrEnd, MemberReset, OwnerReset, PciRead, PmBegin, PmEnd, Pme, TraceHeader, UsedNotify,
 )
 from mcheck.trace.io import write_trace
 from mcheck.trace.profile import load_profile
@@ -158,11 +158,33 @@ def draft_migration() -> tuple[TraceHeader, list[Event]]:
     return TraceHeader(profile="draft-v1", members=(1, 2), queues=1), b.events
 
 
+def virtio_spec_corners() -> tuple[TraceHeader, list[Event]]:
+    """Commands outside the profile's tables and the power-management / PCI side-band kinds."""
+    b = _Builder("virtio-1.4")
+    member_max = (1 << 64) - 1
+    # A future opcode (0x13) for group type 2 and member 2^64-1, answered with a status
+    # and a qualifier outside the tables and four result bytes.
+    b.raw(bytes.fromhex("13000200") + bytes(12) + member_max.to_bytes(8, "little") + bytes.fromhex("0a0b0c0d"),
+          bytes.fromhex("63000900") + bytes(4) + bytes.fromhex("01020304"))
+    b.side(PmBegin, member=1)
+    b.cmd("DEV_MODE_SET", SR, 1, {"flags": 1}, complete=False)
+    b.side(PmEnd, member=1)
+    b.side(PciRead, member=1, offset=0x10, length=4, value=bytes.fromhex("0c00f0fe"))
+    b.side(PciRead, member=1, offset=0x1000, length=2, value=b"\xff\xff")
+    b.side(Pme, member=1)
+    # A vendor opcode as split records, never completed.
+    b.events.append(AdminSubmit(**b._common(), tag=7, readable=bytes.fromhex("00800000") + bytes(12) + (1).to_bytes(8, "little"), codec=b.codec))
+    header = TraceHeader(profile="virtio-1.4", members=(1,), queues=1, params={"objects": 2, "compat": "linux"},
+                         doc={"title": "commands outside the tables, PM and PCI side-band events", "spec": "virtio 1.4"})
+    return header, b.events
+
+
 REFERENCE = {
     "virtio14-source": virtio_source,
     "virtio14-destination": virtio_destination,
     "virtio14-split-records": virtio_split_records,
     "draft-v1-migration": draft_migration,
+    "virtio14-spec-corners": virtio_spec_corners,
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from mcheck.errors import InputError
 from mcheck.trace.codec import Codec
-from mcheck.trace.events import AdminComplete, DmaWrite, Event, TraceHeader
+from mcheck.trace.events import AdminCommand, AdminComplete, DmaWrite, Event, PciRead, TraceHeader
 from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.pcapng import LINKTYPE_USER0
 from mcheck.trace.profile import load_profile
@@ -98,19 +98,12 @@ def test_half_written_last_line(tmp_path: Path) -> None:
     assert "event 3 (line 5): half-written last line (no newline at the end of the file)" in str(error)
 
 
-def test_unknown_opcode(tmp_path: Path) -> None:
-    readable = (0x7F00).to_bytes(2, "little") + b"\x01\x00" + bytes(12) + (1).to_bytes(8, "little")
-    line = json.dumps({"i": 1, "t": 10, "kind": "admin", "readable": readable.hex(), "writable": "00" * 8})
-    path = _jsonl(tmp_path, _good_lines(1) + [line])
-    got, error = _drain(path)
-    assert got == [_dma(0)]
-    assert "event 1 (line 3): unknown opcode 0x7f00 for profile virtio-1.4" in str(error)
-
-
-def test_unknown_opcode_in_pcapng_names_the_byte_offset(tmp_path: Path) -> None:
-    # A draft-v1 capture read with the virtio-1.4 profile must fail loudly.
-    with pytest.raises(InputError, match=r"event 1 \(byte offset \d+\): unknown opcode 0x7f07 for profile virtio-1.4"):
-        list(read_trace(REFERENCE_DIR / "draft-v1-migration.pcapng", profile="virtio-1.4").events)
+def test_an_opcode_outside_the_profile_is_not_an_error(tmp_path: Path) -> None:
+    # A draft-v1 capture read with the virtio-1.4 profile: its 0x7fxx opcodes decode as raw data.
+    events = list(read_trace(REFERENCE_DIR / "draft-v1-migration.pcapng", profile="virtio-1.4").events)
+    wr_caps = events[1]
+    assert isinstance(wr_caps, AdminCommand) and wr_caps.command.name is None and wr_caps.command.opcode == 0x7F07
+    assert wr_caps.command.fields == {"raw": b""} and wr_caps.result is not None and "raw" in wr_caps.result.fields
 
 
 def test_completion_without_submission(tmp_path: Path) -> None:
@@ -140,6 +133,23 @@ def test_timestamps_going_backwards(tmp_path: Path) -> None:
         ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"name": "DEV_MODE_SET", "group_type": "SRIOV", "fields": {"flagz": 1}}}', "unknown fields"),
         ('{"i": 0, "t": 1, "kind": "dma_write", "member": 5, "address": 1, "length": 1}', "member 5 is not in the header's members"),
         ('[1, 2]', "must be a JSON object"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"opcode": 19, "group_type": 0, "fields": {"flags": 1}}}', "outside the profile the only field is 'raw'"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"opcode": 65536, "group_type": 0}}', "key 'cmd.opcode' must be an integer in 0..2**16-1"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"name": null, "group_type": 0}}', "key 'cmd.opcode' must be an integer in 0..2**16-1, got None"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"opcode": 19, "group_type": [1]}}', "group type [1] is neither a known name nor a number"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"name": "DEV_MODE_SET", "opcode": 19, "group_type": 0}}', "'cmd.opcode' 19 is not the opcode of DEV_MODE_SET"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"opcode": 19, "group_type": 65536}}', "group type 65536 is neither a known name nor a number in 0..0xffff"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"opcode": 19, "group_type": 0, "member": 18446744073709551616}}', "key 'cmd.member' must be an integer"),
+        ('{"i": 0, "t": 1, "kind": "admin", "cmd": {"opcode": 19, "group_type": 0}, "result": {"status": -1}}', "status -1 is neither a known name"),
+        ('{"i": 0, "t": 1, "kind": "pm_begin"}', "key 'member' must be an integer"),
+        ('{"i": 0, "t": 1, "kind": "pm_end", "member": "1"}', "key 'member' must be an integer"),
+        ('{"i": 0, "t": 1, "kind": "pme", "member": 5}', "member 5 is not in the header's members"),
+        ('{"i": 0, "t": 1, "kind": "pci_read", "offset": 0, "length": 4, "value": "ffffffff"}', "key 'member' must be an integer"),
+        ('{"i": 0, "t": 1, "kind": "pci_read", "member": 1, "offset": 0, "length": 4, "value": "fffffffg"}', "key 'value' is not valid hex"),
+        ('{"i": 0, "t": 1, "kind": "pci_read", "member": 1, "offset": 0, "length": 4}', "key 'value' must be a hex string"),
+        ('{"i": 0, "t": 1, "kind": "pci_read", "member": 1, "length": 4, "value": "ffffffff"}', "key 'offset' must be an integer"),
+        ('{"i": 0, "t": 1, "kind": "pci_read", "member": 1, "offset": 0, "length": 2, "value": "ffffffff"}', "pci_read value has 4 bytes but its length is 2"),
+        ('{"i": 0, "t": 1, "kind": "pci_read", "member": 2, "offset": 0, "length": 0, "value": "", "cite": 13}', "key 'cite' must be a string"),
     ],
 )
 def test_bad_jsonl_events(tmp_path: Path, line: str, message: str) -> None:
@@ -155,6 +165,10 @@ def test_bad_jsonl_events(tmp_path: Path, line: str, message: str) -> None:
         ('{"mcheck_trace": 2, "profile": "virtio-1.4"}', "format version 2 is not supported"),
         ('{"mcheck_trace": 1, "profile": "virtio-7"}', "not a built-in profile"),
         ('{"mcheck_trace": 1, "profile": "virtio-1.4", "colour": 1}', "unknown header keys"),
+        ('{"mcheck_trace": 1, "profile": "virtio-1.4", "params": [1]}', "line 1: bad trace header: header key 'params' must be an object"),
+        ('{"mcheck_trace": 1, "profile": "virtio-1.4", "params": {"objects": 1.5}}', "line 1: bad trace header: header key 'params': parameter 'objects' must be a string, integer or boolean"),
+        ('{"mcheck_trace": 1, "profile": "virtio-1.4", "params": {"compat": null}}', "parameter 'compat' must be a string, integer or boolean"),
+        ('{"mcheck_trace": 1, "profile": "virtio-1.4", "title": 7}', "header key 'title' must be a string"),
     ],
 )
 def test_bad_jsonl_header(tmp_path: Path, first: str, message: str) -> None:
@@ -162,6 +176,18 @@ def test_bad_jsonl_header(tmp_path: Path, first: str, message: str) -> None:
     path.write_text(first + "\n")
     with pytest.raises(InputError, match=message):
         read_trace(path)
+
+
+def test_pci_read_length_mismatch_in_pcapng_names_the_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "t.pcapng"
+    write_trace(path, HEADER, [_dma(0), PciRead(index=1, timestamp=10, member=1, offset=0, length=4, value=b"\xff" * 4)])
+    data = bytearray(path.read_bytes())
+    last = data.rindex(b"MCKT")
+    data[last + 48 : last + 56] = (2).to_bytes(8, "little")  # arg1 = length
+    path.write_bytes(bytes(data))
+    got, error = _drain(path)
+    assert got == [_dma(0)]
+    assert f"event 1 (byte offset {last - 28}): pci_read value has 4 bytes but its length is 2" in str(error)
 
 
 def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:

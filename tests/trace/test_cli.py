@@ -59,10 +59,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mcheck: error: ") and "(line 23)" in err
     assert not out.exists()  # no half-written output
-    assert main(["show", str(REFERENCE_DIR / "virtio14-source.pcapng"), "--profile", "draft-v1"]) == 2
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes((REFERENCE_DIR / "virtio14-source.pcapng").read_bytes()[:-10])
+    assert main(["show", str(cut)]) == 2
     captured = capsys.readouterr()
-    assert "event 3 (byte offset " in captured.err and "unknown opcode 0x0007 for profile draft-v1" in captured.err
+    assert captured.err.count("\n") == 1 and "event 20 (byte offset " in captured.err and "truncated block" in captured.err
     assert "LIST_USE" in captured.out  # the events before the bad one were shown
+
+
+def test_show_names_opcodes_outside_the_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    # A virtio-1.4 capture read as draft-v1: 0x7 and up are not draft opcodes.
+    assert main(["show", str(REFERENCE_DIR / "virtio14-source.pcapng"), "--profile", "draft-v1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "LIST_USE group=SRIOV" in lines[3]
+    assert lines[4].split()[3:8] == ["unknown", "opcode", "0x7", "group=SELF", "member=0"]
 
 
 def test_undecodable_command_is_named_by_show_and_kept_by_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

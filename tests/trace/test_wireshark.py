@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mcheck.errors import InputError
-from mcheck.trace.io import read_trace
+from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.profile import load_profile
 from mcheck.trace.pyshark_reader import DISSECTOR_PATH, read_trace_pyshark
 from mcheck.trace.record import PROFILE_CODES
@@ -87,6 +87,21 @@ def test_reference_captures_exist() -> None:
             "Status: EBUSY (16)",
         ]),
         ("virtio14-destination", ["Event kind: flr_begin (8)", "Event kind: owner_reset (11)", "Command: DEV_PARTS_SET"]),
+        ("virtio14-spec-corners", [
+            "Command: unknown opcode 0x0013",
+            "Group type: Unknown (2)",
+            "Group member id: 18446744073709551615",
+            "Status: Unknown (99)",
+            "Status qualifier: Unknown (0x0009)",
+            "Command: unknown opcode 0x8000",
+            "Event kind: pm_begin (13)",
+            "Event kind: pm_end (14)",
+            "Event kind: pme (15)",
+            "Event kind: pci_read (16)",
+            "PCI read offset: 0x0000000000001000",
+            "PCI read length: 4",
+            "PCI read value: 0c00f0fe",
+        ]),
     ],
 )
 def test_tshark_shows_decoded_fields(verbose: dict[str, str], capture: str, lines: list[str]) -> None:
@@ -103,6 +118,25 @@ def test_pyshark_reader_matches_fast_reader(tshark: str, capture: Path) -> None:
     slow_events, fast_events = list(slow.events), list(fast.events)
     assert slow_events == fast_events
     assert len(fast_events) > 5
+
+
+def test_tshark_summary_lines_of_the_new_kinds(tshark: str) -> None:
+    capture = REFERENCE_DIR / "virtio14-spec-corners.pcapng"
+    done = subprocess.run([tshark, "-X", f"lua_script:{DISSECTOR_PATH}", "-r", str(capture)], capture_output=True, text=True, timeout=60, check=True)
+    assert "Lua: Error" not in done.stderr + done.stdout, done.stderr
+    for info in ("admin 0x0013 member 18446744073709551615 -> 99", "pm_begin member 1", "pci_read member 1 offset 0x1000 value ffff", "pme member 1"):
+        assert info in done.stdout, info
+
+
+def test_pyshark_reader_on_a_hand_written_trace(tshark: str, tmp_path: Path) -> None:
+    # Unknown opcodes, group types, statuses, member 2^64-1, the PM / PCI kinds and header params.
+    hand = REFERENCE_DIR / "hand-written-corners.jsonl"
+    capture = tmp_path / "hand.pcapng"
+    trace = read_trace(hand)
+    write_trace(capture, trace.header, trace.events)
+    slow = read_trace_pyshark(capture)
+    assert slow.header == read_trace(hand).header
+    assert list(slow.events) == list(read_trace(hand).events)
 
 
 def _lua_table(text: str, start: str) -> dict[int, str]:
