@@ -172,14 +172,21 @@ def _manifest_params(path: Path, name: str) -> dict[str, Any]:
     return {}
 
 
-def run_captures(spec: str, cls: type[Model], captures: list[tuple[str, Path]]) -> list[CaptureRun]:
-    """Replay each capture of the model's wire profile; record what its divergence cites."""
+def run_captures(spec: str, cls: type[Model], captures: list[tuple[str, Path]], budget: float) -> list[CaptureRun]:
+    """Replay each capture of the model's wire profile; record what its divergence cites.
+    A replay cannot be cut short (explaining a divergence tries every catalogue bug), so
+    once `budget` seconds are spent the remaining captures are skipped with a note."""
     from mcheck.replay import model_for_trace, open_trace
     from mcheck.replay.engine import replay_events
 
     runs: list[CaptureRun] = []
     models: dict[str, LoadedModel] = {}
+    deadline = time.monotonic() + budget
     for name, path in captures:
+        if time.monotonic() > deadline:
+            runs.append(CaptureRun(name=name, path=str(path), verdict="skipped", clauses=[],
+                                   note=f"--budget {budget:g} s spent before its replay"))
+            continue
         try:
             trace = open_trace(path)
             if cls.profile is None or trace.header.profile != cls.profile:

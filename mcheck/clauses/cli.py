@@ -18,7 +18,7 @@ from mcheck.model.build import build_model
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class
 
-DEFAULT_BUDGET = 15.0
+DEFAULT_BUDGET = 10.0
 SHOWN_SITES = 2
 SHOWN_KILLERS = 3
 
@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="directories of captures to replay for capture kills "
                         "(default: traces/faulty and traces/spec of the source tree, where present)")
     p.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET, metavar="S",
-                   help=f"seconds shared by the bug runs; a bug not killed within its share counts as not killing "
+                   help=f"seconds shared by the bug runs, and as many for the capture replays: a bug not killed "
+                        f"within its share kills nothing, captures left when the time is spent are skipped "
                         f"(default {DEFAULT_BUDGET:g})")
     p.set_defaults(run=run_clauses)
 
@@ -59,7 +60,7 @@ def clause_report(spec: str, given: dict[str, Any], trace_dirs: list[Path] | Non
     model = build_model(cls, given)
     bug_runs = run_bugs(cls, given, budget) if cls.bugs else []
     dirs = default_trace_dirs() if trace_dirs is None else trace_dirs
-    capture_runs = run_captures(spec, cls, find_captures(dirs)) if dirs else []
+    capture_runs = run_captures(spec, cls, find_captures(dirs), budget) if dirs else []
     rows, errors = build_rows(model, catalogue, bug_runs, capture_runs)
     notes = [f"bug {r.bug}: no violation within its share of --budget ({r.verdict})"
              for r in bug_runs if r.verdict != "violated"]
