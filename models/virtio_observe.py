@@ -1,12 +1,18 @@
 """What a captured virtio 1.4 event means to the virtio-1.4 model.
 
-The replayer matches trace events against the events the model's actions emit. This
-module turns a decoded trace event (exact bytes, decoded by the wire profile) into the
-model's vocabulary: the abstract fields its `s.emit(...)` calls carry. Fields the capture
-cannot tell (a DMA write's queue, a missing completion's status) are left out and match
-anything. The abstraction mirrors docs/spec-choices.md: a GET answer is summarised by its
-DEVICE_STATUS value, whether its parts are in order-table order and how many VQ_CFG parts
-it has; a SET record by the snapshot it restores, or `bad-length`.
+The replayer matches trace events against the events the model's actions emit, on the
+fields both know. This module turns a decoded trace event (exact bytes, decoded by the
+wire profile) into the model's vocabulary. Fields a capture cannot tell (a DMA write's
+queue, a missing completion's status) are left out and match anything; the model leaves
+out fields the spec leaves free (which error, which qualifier), so any value matches.
+
+A GET answer is judged by its parts: in order-table order (D-DP-3), complete for ALL
+(I-DP-8: DRV_FEATURES and DEVICE_STATUS once, DEV_FEATURES at most once, VQ_CFG and
+VQ_NOTIFY_CFG once per queue), well formed (each part's length for its type, D-DP-6;
+DEV_FEATURES flagged OPTIONAL and no duplicates, I-DP-8), only requested parts for
+SELECTED (I-DP-4, D-DP-23), and the DEVICE_STATUS value it carries. A SET record is
+summarised by the device_status it carries (`keep` when it has none, Q16), `bad-length`
+or `features-mismatch`.
 """
 
 from __future__ import annotations
@@ -14,29 +20,21 @@ from __future__ import annotations
 from typing import Any
 
 from mcheck.trace.codec import opcodes_of
+from models.virtio_opcodes import (
+    GROUP_SELF, GROUP_SRIOV, SRIOV_COMMANDS, classify, group_of, lists_complete,
+)
 
-# the dev-parts bundle Linux enables with LIST_USE (linux-qemu-flows.md §1.1)
-DEVPARTS_OPCODES = frozenset({0x7, 0x8, 0x9, 0xA, 0xD, 0xE, 0xF, 0x10, 0x11})
-BASE_OPCODES = frozenset({0x0, 0x1})
-
-# order table (§7): the position of each common part type
+# order table (§7): the position of each common part type; other types are not ordered (Q14)
 PART_ORDER = {"DEV_FEATURES": 1, "DRV_FEATURES": 2, "PCI_COMMON_CFG": 3, "DEVICE_STATUS": 4, "VQ_CFG": 5,
               "VQ_NOTIFY_CFG": 6}
+OPTIONAL = 0x01
 DRIVER_OK = 0x04
 SUBTYPES = {0: "get", 1: "set"}
 METADATA_TYPES = {0: "SIZE", 1: "COUNT", 2: "LIST"}
 GET_TYPES = {0: "SELECTED", 1: "ALL"}
-
-
-
-def bitmap_class(words: list[int]) -> str:
-    """LIST_USE data: the whole dev-parts bundle, only the base pair, or something partial."""
-    ops = opcodes_of(words)
-    if DEVPARTS_OPCODES <= ops:
-        return "devparts"
-    if ops <= BASE_OPCODES:
-        return "base"
-    return "partial"
+# the features the model's device offers, as DEV_FEATURES words; a SET's DEV_FEATURES part
+# is compared with the ones the same capture's GET answers reported (D-DP-7)
+FEATURE_TYPES = ("DEV_FEATURES", "DRV_FEATURES")
 
 
 def _status_value(parts: list[dict[str, Any]]) -> str | None:
@@ -47,41 +45,92 @@ def _status_value(parts: list[dict[str, Any]]) -> str | None:
 
 
 def _well_formed(part: dict[str, Any]) -> bool:
-    """A part whose value decoded into its structure has the device's length (D-DP-6)."""
+    """A part whose value decoded into its type's structure has the device's length (D-DP-6)."""
     kind, value = part.get("type"), part.get("value")
+    if kind in FEATURE_TYPES:
+        return isinstance(value, list)
     if kind in ("VQ_CFG", "VQ_NOTIFY_CFG"):
         return isinstance(value, dict)
-    if kind == "DEVICE_STATUS":
+    if kind in ("DEVICE_STATUS", "PCI_COMMON_CFG"):
         return isinstance(value, int)
     return True
 
 
-def parts_summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """A GET answer: order, VQ_CFG count, device_status value."""
-    ranks = [PART_ORDER.get(p.get("type"), 7) for p in parts]
-    return {
-        "order": "table" if ranks == sorted(ranks) else "wrong",
-        "vq_parts": sum(1 for p in parts if p.get("type") == "VQ_CFG"),
-        "device_status": _status_value(parts),
-    }
+def _identity(part: dict[str, Any]) -> tuple[Any, ...]:
+    return (part.get("type"), part.get("index"), part.get("offset"), part.get("selector"))
 
 
-def snapshot_of(parts: list[dict[str, Any]]) -> str:
-    """A SET record: the snapshot it restores, or bad-length."""
+def _in_order(parts: list[dict[str, Any]]) -> bool:
+    ranks = [PART_ORDER[p["type"]] for p in parts if p.get("type") in PART_ORDER]
+    return ranks == sorted(ranks)
+
+
+def _parts_ok(parts: list[dict[str, Any]]) -> bool:
+    """Every part well formed, DEV_FEATURES flagged OPTIONAL, no part twice (I-DP-8)."""
+    seen: set[tuple[Any, ...]] = set()
+    for p in parts:
+        ident = _identity(p)
+        if ident in seen or not _well_formed(p):
+            return False
+        if p.get("type") == "DEV_FEATURES" and not p.get("flags", 0) & OPTIONAL:
+            return False
+        seen.add(ident)
+    return True
+
+
+def _complete(parts: list[dict[str, Any]], queues: int) -> bool:
+    """Every non-optional part of the member once: a complete state (I-DP-8, §8.3)."""
+    count: dict[tuple[Any, ...], int] = {}
+    for p in parts:
+        key = (p.get("type"), p.get("index")) if p.get("type") in ("VQ_CFG", "VQ_NOTIFY_CFG") else (p.get("type"),)
+        count[key] = count.get(key, 0) + 1
+    needed = [("DRV_FEATURES",), ("DEVICE_STATUS",)] + [(t, q) for q in range(queues)
+                                                       for t in ("VQ_CFG", "VQ_NOTIFY_CFG")]
+    return all(count.get(k) == 1 for k in needed) and count.get(("DEV_FEATURES",), 0) <= 1
+
+
+def get_summary(parts: list[dict[str, Any]], queues: int, kind: str, asked: list[dict[str, Any]]) -> dict[str, Any]:
+    """A GET answer in the model's terms."""
+    out: dict[str, Any] = {"order": "table" if _in_order(parts) else "wrong", "parts_ok": _parts_ok(parts)}
+    if kind == "ALL":
+        out["complete"] = _complete(parts, queues)
+    elif kind == "SELECTED":
+        wanted = {(h.get("type"), h.get("index"), h.get("offset")) for h in asked}
+        out["selected_ok"] = all((p.get("type"), p.get("index"), p.get("offset")) in wanted for p in parts)
+    value = _status_value(parts)
+    if value is not None:
+        out["device_status"] = value
+    return out
+
+
+def snapshot_of(parts: list[dict[str, Any]], features: list[int] | None) -> str:
+    """A SET record: the device_status it restores (`keep` if it carries none), a part with
+    a wrong length, or DEV_FEATURES that differ from the device's (when known)."""
     if not all(_well_formed(p) for p in parts):
         return "bad-length"
-    return _status_value(parts) or "reset"
+    if features is not None:
+        for p in parts:
+            if p.get("type") == "DEV_FEATURES" and _trimmed(p["value"]) != _trimmed(features):
+                return "features-mismatch"
+    return _status_value(parts) or "keep"
 
 
-def _limit(value: int | None, objects: int, status: str | None) -> int | None:
-    """A driver capability limit in the model's range: the model's device offers `objects`
-    ids, so any accepted limit above that is the model's largest one, and a refused one is
-    the model's "above the device's limit" value."""
-    if value is None:
-        return None
-    if status == "EINVAL":
-        return objects + 1
-    return min(value, objects)
+def _trimmed(words: list[int]) -> list[int]:
+    out = list(words)
+    while out and out[-1] == 0:
+        out.pop()
+    return out
+
+
+def _limit(value: int | None, objects: int) -> int | None:
+    """A driver capability limit in the model's range: values above the device's `objects`
+    ids all stand for "above the device's limit" (objects + 1)."""
+    return None if value is None else min(value, objects + 1)
+
+
+def _all_ones(value: Any) -> bool:
+    data = bytes.fromhex(value) if isinstance(value, str) else bytes(value or b"")
+    return bool(data) and all(b == 0xFF for b in data)
 
 
 # side-band events: one small function per kind (the replayer's hot path)
@@ -94,63 +143,111 @@ _SIDEBAND_VIEW = {
     "flr_end": lambda e: {"kind": "flr_end", "member": e.member},
     "member_reset": lambda e: {"kind": "member_reset", "member": e.member},
     "owner_reset": lambda e: {"kind": "owner_reset"},
+    "pm_begin": lambda e: {"kind": "pm_begin", "member": e.member},
+    "pm_end": lambda e: {"kind": "pm_end", "member": e.member},
+    "pme": lambda e: {"kind": "pme", "member": e.member},
+    "pci_read": lambda e: {"kind": "pci_read", "member": e.member, "valid": not _all_ones(e.value)},
 }
 
 # admin commands repeat byte for byte in long captures (METADATA_GET polling, MODE_SETs):
-# their views are cached by (codec, objects, bytes); bounded, cleared when full. Callers
-# must not modify the returned dict.
-_ADMIN_CACHE: dict[tuple[Any, int, bytes, bytes | None], dict[str, Any]] = {}
-_ADMIN_CACHE_LIMIT = 4096
+# their views are cached by (bytes); bounded, cleared when full. Callers must not modify
+# the returned dict.
+_CACHE_LIMIT = 4096
 
 
-def observe(event: Any, objects: int) -> dict[str, Any] | None:
-    """The model event a trace event stands for; None for events the model ignores.
-    `objects` is the model's object-id count (its device limit)."""
-    kind = event.KIND
-    view = _SIDEBAND_VIEW.get(kind)
-    if view is not None:
-        return view(event)
-    if kind != "admin":
-        return None
-    key = (event.codec, objects, event.readable, event.writable)
-    found = _ADMIN_CACHE.get(key)
-    if found is None:
-        found = _observe_admin(event, objects)
-        if len(_ADMIN_CACHE) >= _ADMIN_CACHE_LIMIT:
-            _ADMIN_CACHE.clear()
-        _ADMIN_CACHE[key] = found
-    return found
+class Observer:
+    """The observation of one model configuration (members, objects, queues). It remembers
+    the DEV_FEATURES a GET reported, so a SET's DEV_FEATURES can be compared (D-DP-7)."""
 
+    def __init__(self, *, members: int, objects: int, queues: int, self_sets: tuple[str, ...],
+                 sriov_sets: tuple[str, ...]) -> None:
+        self.members = members
+        self.sets = {GROUP_SELF: self_sets, GROUP_SRIOV: sriov_sets}
+        self.objects = objects
+        self.queues = queues
+        self.features: list[int] | None = None
+        self._cache: dict[tuple[Any, bytes, bytes | None], dict[str, Any]] = {}
 
-def _observe_admin(event: Any, objects: int) -> dict[str, Any]:
-    cmd = event.command
-    out: dict[str, Any] = {"kind": "admin", "cmd": cmd.name, "group": cmd.group_type, "member": cmd.member}
-    f = cmd.fields
-    name = cmd.name
-    if name == "LIST_USE":
-        out["bitmap"] = bitmap_class(f.get("opcodes", []))
-    elif name == "DEVICE_CAP_GET":
-        out["cap_id"] = f.get("id", 0)
-    elif name == "DRIVER_CAP_SET":
-        status = event.result.status_name if event.result is not None else None
-        out.update(get_limit=_limit(f.get("get_parts_limit"), objects, status),
-                   set_limit=_limit(f.get("set_parts_limit"), objects, status))
-    elif name == "RESOURCE_OBJ_CREATE":
-        out.update(id=f.get("obj_id"), subtype=SUBTYPES.get(f.get("parts_type"), "invalid"))
-    elif name in ("RESOURCE_OBJ_DESTROY", "DEV_PARTS_METADATA_GET", "DEV_PARTS_GET", "DEV_PARTS_SET"):
-        out["id"] = f.get("obj_id")
+    def observe(self, event: Any) -> dict[str, Any] | None:
+        """The model event a trace event stands for; None for events the model ignores."""
+        kind = event.KIND
+        view = _SIDEBAND_VIEW.get(kind)
+        if view is not None:
+            return view(event)
+        if kind != "admin":
+            return None
+        key = (event.codec, event.readable, event.writable)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._admin(event)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            if found.get("cmd") != "DEV_PARTS_SET":   # a SET's view depends on the features seen
+                self._cache[key] = found
+        return found
+
+    def _member(self, member: int) -> int:
+        return member if 1 <= member <= self.members else self.members + 1
+
+    def _admin(self, event: Any) -> dict[str, Any]:
+        cmd = event.command
+        name = cmd.name
+        if name is None:
+            name = "UNKNOWN"
+        group = group_of(cmd.group_type)
+        out: dict[str, Any] = {"kind": "admin", "cmd": name, "group": group}
+        if group == GROUP_SRIOV and name in SRIOV_COMMANDS:
+            out["member"] = self._member(cmd.member)
+        f = cmd.fields
+        result = event.result
+        ok = result is not None and result.status == 0
+        if name == "LIST_USE":
+            cls = classify(group, opcodes_of(f.get("opcodes", [])))
+            out["bitmap"] = cls if cls in self.sets.get(group, ()) else "other"   # coarser classes: sound
+        elif name == "DEVICE_CAP_GET":
+            out["cap_id"] = 0 if f.get("id", 0) == 0 else 1
+        elif name == "DRIVER_CAP_SET":
+            out.update(cap_id=0 if f.get("id", 0) == 0 else 1, get_limit=_limit(f.get("get_parts_limit"), self.objects),
+                       set_limit=_limit(f.get("set_parts_limit"), self.objects))
+        elif name in ("RESOURCE_OBJ_CREATE", "RESOURCE_OBJ_MODIFY"):
+            valid = f.get("obj_type", 0) == 0 and not f.get("flags")
+            out["subtype"] = SUBTYPES.get(f.get("parts_type"), "invalid") if valid else "invalid"
+        if name in SRIOV_COMMANDS and name != "DEV_MODE_SET":
+            out["id"] = min(f.get("obj_id", 0), self.objects)
         if name == "DEV_PARTS_METADATA_GET":
             out["type"] = METADATA_TYPES.get(f.get("type"), "invalid")
         elif name == "DEV_PARTS_GET":
             out["type"] = GET_TYPES.get(f.get("type"), "invalid")
         elif name == "DEV_PARTS_SET":
-            out["parts"] = snapshot_of(f.get("parts", []))
-    elif name == "DEV_MODE_SET":
-        out["flags"] = f.get("flags", 0)
-    result = event.result
-    if result is not None:
+            out["parts"] = snapshot_of(f.get("parts", []), self.features)
+        elif name == "DEV_MODE_SET":
+            flags = f.get("flags", 0)
+            out["flags"] = flags & 0x01 | (0x02 if flags & 0xFE else 0)   # bits 1..7 stand as one (Q5)
+        if result is None:
+            return out
+        out["ok"] = ok
+        out["transient"] = result.status_name in ("EAGAIN", "ENOMEM")
         out["status"] = result.status_name or f"status {result.status}"
         out["qualifier"] = "Q_OK" if result.qualifier == 0 else (result.qualifier_name or f"qualifier {result.qualifier}")
-        if name == "DEV_PARTS_GET" and result.status == 0:
-            out.update(parts_summary(result.fields.get("parts", [])))
-    return out
+        if not ok:
+            return out
+        rf = result.fields
+        if name == "LIST_QUERY":
+            out["lists"] = "complete" if lists_complete(group, opcodes_of(rf.get("opcodes", []))) else "incomplete"
+        elif name == "CAP_ID_LIST_QUERY":
+            words = rf.get("supported_caps", [])
+            out["reports_devparts"] = bool(words and words[0] & 1)
+        elif name == "DEVICE_CAP_GET" and out.get("cap_id") == 0:
+            out.update(get_limit=rf.get("get_parts_limit"), set_limit=rf.get("set_parts_limit"))
+        elif name == "RESOURCE_OBJ_QUERY":
+            out["subtype"] = SUBTYPES.get(rf.get("parts_type"), "invalid")
+        elif name == "DEV_PARTS_GET":
+            parts = rf.get("parts", [])
+            out.update(get_summary(parts, self.queues, out["type"], f.get("headers", [])))
+            for p in parts:
+                if p.get("type") == "DEV_FEATURES" and isinstance(p.get("value"), list):
+                    self.features = p["value"]
+        elif name == "DEV_PARTS_METADATA_GET" and out["type"] == "LIST":
+            headers = rf.get("headers", [])
+            out.update(order="table" if _in_order(headers) else "wrong", complete=_complete(headers, self.queues))
+        return out
