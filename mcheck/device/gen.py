@@ -1,17 +1,24 @@
 """`mcheck gen-tests`: a conformance suite from the model's reachable graph.
 
-1. A covering walk: from the initial state, take an uncovered transition if the current
-   state has one, else the shortest path (BFS) to the nearest state that has one, until
-   every reachable transition (every edge of the networkx graph, self-loops included) is
-   taken. The walk is cut into runs of at most `run_length` steps; a run after the first
-   starts from power-on with the shortest path to where the previous one stopped.
+1. A covering walk over action *instances*: every reachable (action, parameters,
+   outcome) is taken at least once (not every distinct transition: where most commands
+   have several permitted answers and most answers are self-loops, that would be
+   millions). At each state the walk takes the uncovered instances that stay there, then
+   one that moves on; with none left, the shortest path to the nearest state that has
+   one. The walk is cut into runs of at most `run_length` steps; each run starts from
+   power-on with the exploration's shortest path to where it begins.
 2. Negative probes: the first time the walk reaches a state, it asks the device to do
-   each device-internal action (fetch, complete, notify) the model forbids there; the
-   expected answer is "not done".
-3. Fault points: for every reachable state and every member, a test that reaches the
-   state, injects a member FLR (with a DEV_MODE_SET sent during it, which the device
-   must hold until the FLR ends), and one that injects a member reset; both end with
+   each device-internal action (fetch, complete, notify, PME, PCI read) the model forbids
+   there (expected "not done") or allows without a state change.
+3. Fault points: for every distinct view of one member (its mode, phase, parts, queues
+   and objects; the nearest state that shows it), a test that reaches the state and
+   injects a member FLR and a PM transition (each with a DEV_MODE_SET sent during it,
+   which the device must hold until the end), and one with a member reset; each ends with
    probes and the member's DEV_PARTS_GET where an object allows it.
+
+A command step carries one answer the model permits; the runner judges the device's
+actual answer by replaying it against the model (mcheck.device.runner), so answers the
+model leaves free (which error, which qualifier, EAGAIN) never fail a device.
 
 Each test is a trace file (driver-side events plus the expected device answers: the
 AdminCommand records carry the expected writable bytes; a held command is an
@@ -33,7 +40,6 @@ from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
 from mcheck.explore.codegen import Layout
-from mcheck.explore.graph import build_graph
 from mcheck.model.build import LoadedModel
 from mcheck.model.evaluate import evaluate
 from mcheck.model.expr import slots_of
@@ -95,6 +101,13 @@ class Builder:
         self.by_label: dict[tuple, list[int]] = {}
         for a in model.actions:
             self.by_label.setdefault((a.name, tuple(sorted((k, v) for k, v in a.params.items() if k != "outcome"))), []).append(a.index)
+        for lst in self.by_label.values():   # `find` prefers the answer a device can be led to: success, no warning
+            lst.sort(key=lambda a: _preference(model.actions[a].event))
+        self.by_name: dict[str, list[int]] = {}
+        for (name, _), lst in self.by_label.items():
+            self.by_name.setdefault(name, []).extend(lst)
+        for lst in self.by_name.values():
+            lst.sort(key=lambda a: _preference(model.actions[a].event))
 
     def new(self, name: str, kind: str) -> TestCase:
         t = TestCase(name=name, kind=kind)
@@ -117,7 +130,9 @@ class Builder:
         t.clauses.update(self.prop_clauses.get(a, ()))
         if hasattr(self.adapter, "extra_clauses"):
             t.clauses.update(self.adapter.extra_clauses(act))
-        if getattr(self.adapter, "NEEDS_STATE", False):
+        if getattr(self.adapter, "NEEDS_MODEL", False):
+            steps = self.adapter.steps_of(self.codec, act, self.queues, self.model)
+        elif getattr(self.adapter, "NEEDS_STATE", False):
             state = self.model.decode_state(self.layout.unpack(after)) if after is not None else None
             steps = self.adapter.steps_of(self.codec, act, self.queues, state, self.pages)
         else:
@@ -180,10 +195,11 @@ class Builder:
                 t.probes += 1
 
     def find(self, x: int, name: str, **params: Any) -> int | None:
-        """The enabled action instance `name(params)` in state x (any outcome)."""
-        key = (name, tuple(sorted(params.items())))
-        for a in self.by_label.get(key, ()):
-            if self.steps[a](x) is not None:
+        """The enabled action instance `name(params)` in state x (any outcome, successful
+        first; parameters left out take any value)."""
+        want = params.items()
+        for a in self.by_name.get(name, ()):
+            if want <= self.model.actions[a].params.items() and self.steps[a](x) is not None:
                 return a
         return None
 
@@ -202,98 +218,96 @@ class Builder:
         self._add(t, AdminComplete, tag=tag, writable=self.adapter.result_bytes(self.codec, act.event, self.queues))
 
 
-def covering_walk(g: Any, start: int) -> list[list[tuple[int, int, int]]]:
-    """Runs of (source, action, target) that together take every edge of g at least once."""
-    uncovered: dict[int, list[tuple[int, int]]] = {}
-    for u, v, data in g.edges(data=True):
-        uncovered.setdefault(u, []).append((data["index"], v))
-    for lst in uncovered.values():
-        lst.sort(key=lambda e: (e[1] != -1, e[0]))
-    succ: dict[int, list[tuple[int, int]]] = {}
-    for u, v, data in g.edges(data=True):
-        succ.setdefault(u, [])
-    for u in g.nodes:
-        seen: dict[int, int] = {}
-        for _, v, data in g.out_edges(u, data=True):
-            if v not in seen:
-                seen[v] = data["index"]
-        succ[u] = [(a, v) for v, a in seen.items()]
-    left = sum(len(v) for v in uncovered.values())
+def _preference(ev: dict[str, Any] | None) -> tuple[bool, bool, bool]:
+    if ev is None:
+        return (False, False, False)
+    return (not ev.get("ok", True), bool(ev.get("transient")), "should" in ev)
+
+
+def instance_walk(edges: list[tuple[int, int, int]], start: int) -> list[list[tuple[int, int, int]]]:
+    """Runs of (source, action, target) that together take every reachable action instance
+    (every (action, parameters, outcome)) at least once. At each state the walk takes the
+    uncovered instances that stay there (mostly refusals), then one that moves on; with
+    none left here, the shortest path (BFS) to the nearest state that has one."""
+    out_by_src: dict[int, list[tuple[int, int]]] = {}
+    succ: dict[int, dict[int, int]] = {}
+    sources: dict[int, list[int]] = {}
+    for u, v, a in edges:
+        out_by_src.setdefault(u, []).append((a, v))
+        sources.setdefault(a, []).append(u)
+        if u != v:
+            succ.setdefault(u, {}).setdefault(v, a)
+    left = {u: len(lst) for u, lst in out_by_src.items()}   # edges of u whose instance is uncovered
+    uncovered = set(sources)
+
+    def cover(a: int) -> None:
+        if a in uncovered:
+            uncovered.discard(a)
+            for u in sources[a]:
+                left[u] -= 1
+
     runs: list[list[tuple[int, int, int]]] = [[]]
     cur = start
-    while left:
-        if uncovered.get(cur):
-            a, v = uncovered[cur].pop()
-            left -= 1
-            runs[-1].append((cur, a, v))
-            cur = v
+    while uncovered:
+        moved = False
+        if left.get(cur):
+            onward = None
+            for a, v in out_by_src[cur]:
+                if a not in uncovered:
+                    continue
+                if v == cur:
+                    runs[-1].append((cur, a, v))
+                    cover(a)
+                elif onward is None:
+                    onward = (a, v)
+            if onward is not None and onward[0] in uncovered:
+                a, v = onward
+                runs[-1].append((cur, a, v))
+                cover(a)
+                cur = v
+                moved = True
+        if moved or not uncovered:
             continue
-        path = _bfs_to_uncovered(succ, uncovered, cur)
-        if path is None:          # nothing left reachable from here: start again from power-on
+        path = _bfs_to_uncovered(succ, left, cur)
+        if path is None:
+            if cur == start:
+                break         # what is left is not reachable (cannot happen for a BFS edge list)
             runs.append([])
             cur = start
             continue
         for u, a, v in path:
             runs[-1].append((u, a, v))
-            _discard(uncovered, u, a, v)
-        left = sum(len(v) for v in uncovered.values())
+            cover(a)
         cur = path[-1][2]
     return [r for r in runs if r]
 
 
-def _discard(uncovered: dict[int, list[tuple[int, int]]], u: int, a: int, v: int) -> None:
-    lst = uncovered.get(u)
-    if lst and (a, v) in lst:
-        lst.remove((a, v))
-
-
-def _bfs_to_uncovered(succ: dict[int, list[tuple[int, int]]], uncovered: dict[int, list], src: int) -> list[tuple[int, int, int]] | None:
+def _bfs_to_uncovered(succ: dict[int, dict[int, int]], left: dict[int, int], src: int) -> list[tuple[int, int, int]] | None:
     parent: dict[int, tuple[int, int] | None] = {src: None}
     todo = deque([src])
     while todo:
         u = todo.popleft()
-        if uncovered.get(u) and u != src:
+        if left.get(u) and u != src:
             path = []
             while parent[u] is not None:
                 p, a = parent[u]
                 path.append((p, a, u))
                 u = p
             return path[::-1]
-        for a, v in succ.get(u, ()):
+        for v, a in succ.get(u, {}).items():
             if v not in parent:
                 parent[v] = (u, a)
                 todo.append(v)
     return None
 
 
-def shortest_paths(g: Any, start: int) -> dict[int, list[tuple[int, int, int]]]:
-    """For every node, the shortest path from start as (u, action, v) steps."""
-    parent: dict[int, tuple[int, int] | None] = {start: None}
-    order = deque([start])
-    while order:
-        u = order.popleft()
-        for _, v, data in g.out_edges(u, data=True):
-            if v not in parent:
-                parent[v] = (u, data["index"])
-                order.append(v)
-    paths: dict[int, list[tuple[int, int, int]]] = {start: []}
-
-    def path(n: int) -> list[tuple[int, int, int]]:
-        if n in paths:
-            return paths[n]
-        chain = []
-        x = n
-        while x not in paths:
-            p, a = parent[x]
-            chain.append((p, a, x))
-            x = p
-        out = paths[x] + chain[::-1]
-        paths[n] = out
-        return out
-
-    for n in parent:
-        path(n)
-    return paths
+def tree_path(exp: Any, sid: int) -> list[tuple[int, int, int]]:
+    """The exploration's shortest path from an initial state to state `sid`, as (u, action, v) steps."""
+    chain = []
+    while exp.parent[sid] >= 0:
+        chain.append((exp.parent[sid], exp.via[sid], sid))
+        sid = exp.parent[sid]
+    return chain[::-1]
 
 
 @dataclass
@@ -305,7 +319,7 @@ class Suite:
 
 
 def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500, faults: bool = True,
-             graph_cap: int = 2_000_000) -> Suite:
+             edge_cap: int = 20_000_000) -> Suite:
     start_t = time.monotonic()
     model = load_model(model_spec, params)
     if model.params.as_dict().get("bug", "none") not in ("none", None):
@@ -314,84 +328,89 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
     result, exp = check(model, Bounds(), record_edges=True)
     if result.bounds_hit:
         raise InputError(f"model {model.name}: exploration hit a bound ({', '.join(result.bounds_hit)}); choose smaller parameters")
-    if len(exp.states) + exp.transitions > graph_cap:
-        raise InputError(f"model {model.name}: {len(exp.states):,} states and {exp.transitions:,} transitions exceed the graph cap")
-    g = build_graph(exp)
+    if exp.transitions > edge_cap:
+        raise InputError(f"model {model.name}: {exp.transitions:,} transitions exceed the cap of {edge_cap:,}")
     start = exp.init_ids[0]
     states = exp.states
     b = Builder(model, adapter)
     tests: list[TestCase] = []
-    paths = shortest_paths(g, start)
-    probed: set[tuple] = set()
-    covered_edges = 0
-    runs = covering_walk(g, start)
-    # cut long runs
-    chunks: list[list[tuple[int, int, int]]] = []
-    for run in runs:
-        for i in range(0, len(run), run_length):
-            chunks.append(run[i : i + run_length])
+    probed: set[int] = set()
+    runs = instance_walk(exp.edges, start)
+    chunks = [run[i : i + run_length] for run in runs for i in range(0, len(run), run_length)]
     for n, chunk in enumerate(chunks, 1):
         t = b.new(f"walk-{n:03d}", "walk")
         t.clauses.update(b.invariant_clauses)
-        first = chunk[0][0]
-        for _u, a, v in paths[first]:
+        for _u, a, v in tree_path(exp, chunk[0][0]):
             b.take(t, a, states[v])
-        if (None, first) not in probed:
-            probed.add((None, first))
-            b.probe(t, states[first])
-        for _u, a, v in chunk:
+        for i, (u, a, v) in enumerate(chunk):
+            if u not in probed and (i == 0 or chunk[i - 1][2] == u):
+                probed.add(u)
+                b.probe(t, states[u])
             b.take(t, a, states[v])
-            covered_edges += 1
-            ev = model.actions[a].event
-            key = (model.actions[a].name, ev.get("status") if ev else None, ev.get("qualifier") if ev else None, v)
-            if key not in probed:
-                probed.add(key)
-                b.probe(t, states[v])
         tests.append(t)
     if faults:
         # the first fault tests that hold a command go right after the first walk, so a
         # --fail-fast run finds a device that answers during an FLR early
-        extra = fault_tests(model, b, g, paths, states)
+        extra = fault_tests(model, b, exp, fault_points(model, b, exp))
         early = [t for t in extra if t.holds][:8]
         tests = tests[:1] + early + tests[1:] + [t for t in extra if t not in early]
-    total_edges = g.number_of_edges()
+    reachable = {a for _, _, a in exp.edges}     # edges are (source, target, action)
+    walked = {a for c in chunks for (_, a, _) in c}
     fired = {a for t in tests for a in t.actions}
     model_clauses = sorted({c for a in model.actions for c in a.clauses} | {c for p in model.properties for c in p.clauses})
-    suite_clauses = sorted({c for t in tests for c in t.clauses})
+    suite_clauses = {c for t in tests for c in t.clauses}
     coverage = {
-        "states": g.number_of_nodes(), "transitions": total_edges, "transitions_covered": min(total_edges, covered_edges),
+        "states": len(states), "transitions": exp.transitions,
         "walk_steps": sum(len(c) for c in chunks), "action_instances": len(model.actions),
-        "action_instances_reachable": len({d["index"] for _, _, d in g.edges(data=True)}),
-        "action_instances_covered": len(fired), "probes": sum(t.probes for t in tests),
-        "clauses_model": len(model_clauses), "clauses_covered": len([c for c in model_clauses if c in set(suite_clauses)]),
-        "clauses_not_covered": [c for c in model_clauses if c not in set(suite_clauses)],
+        "action_instances_reachable": len(reachable), "action_instances_covered": len(fired & reachable),
+        "action_instances_walked": len(walked & reachable),
+        "states_visited": len({u for c in chunks for (u, _, v) in c} | {v for c in chunks for (_, _, v) in c}),
+        "probes": sum(t.probes for t in tests),
+        "clauses_model": len(model_clauses), "clauses_covered": len([c for c in model_clauses if c in suite_clauses]),
+        "clauses_not_covered": [c for c in model_clauses if c not in suite_clauses],
         "tests": len(tests),
     }
-    covered = {(u, d["index"], v) for c in chunks for (u, a, v) in c for d in [{"index": a}]}
-    all_edges = {(u, d["index"], v) for u, v, d in g.edges(data=True)}
-    coverage["transitions_covered"] = len(all_edges & covered)
-    coverage["transitions_distinct"] = len(all_edges)
     return Suite(model=model, tests=tests, coverage=coverage, seconds=time.monotonic() - start_t)
 
 
-def fault_tests(model: LoadedModel, b: Builder, g: Any, paths: dict, states: list[int]) -> list[TestCase]:
-    """An FLR (with a DEV_MODE_SET during it) and a member reset at every protocol point."""
+def fault_points(model: LoadedModel, b: Builder, exp: Any) -> list[tuple[int, int]]:
+    """(state id, member) pairs where a fault is worth injecting: the first state (BFS order,
+    so the nearest) for every distinct view of one member (its own variables and the
+    objects it owns); the owner's enabled sets and limits do not change what a fault does."""
+    members = list(model.index_sets["members"].values)
+    seen: set[tuple] = set()
+    out = []
+    for sid, x in enumerate(exp.states):
+        state = model.decode_state(b.layout.unpack(x))    # flat: "mode[1]", "avail[1][0]", "obj_member[0]"
+        for m in members:
+            mine = tuple(sorted((k, v) for k, v in state.items()
+                                if k.split("[", 1)[0] in b.adapter.MEMBER_VARS and k.split("[")[1] == f"{m}]"))
+            owned = tuple(sorted(state[k.replace("obj_member", "obj_kind")] for k, v in state.items()
+                                 if k.startswith("obj_member[") and v == m))
+            key = (m, mine, owned)
+            if key not in seen:
+                seen.add(key)
+                out.append((sid, m))
+    return out
+
+
+def fault_tests(model: LoadedModel, b: Builder, exp: Any, points: list[tuple[int, int]]) -> list[TestCase]:
+    """Each fault kind of the adapter (FLR with a DEV_MODE_SET during it, member reset, PM
+    transition) at every fault point."""
     tests = []
     adapter = b.adapter
-    members = list(model.index_sets["members"].values) if hasattr(model.index_sets["members"], "values") else []
-    for sid in sorted(paths):
-        x = states[sid]
-        for m in members:
-            for kind in adapter.FAULTS:
-                plan = adapter.fault_plan(b, x, m, kind)
-                if plan is None:
-                    continue
-                t = b.new(f"{kind}-s{sid}-m{m}", kind)
-                t.clauses.update(adapter.FAULT_CLAUSES)
-                for _u, a, v in paths[sid]:
-                    b.take(t, a, states[v])
-                plan(t)
-                tests.append(t)
+    for sid, m in points:
+        x = exp.states[sid]
+        for kind in adapter.FAULTS:
+            plan = adapter.fault_plan(b, x, m, kind)
+            if plan is None:
+                continue
+            t = b.new(f"{kind}-s{sid}-m{m}", kind)
+            t.clauses.update(adapter.FAULT_CLAUSES)
+            for _u, a, v in tree_path(exp, sid):
+                b.take(t, a, exp.states[v])
+            plan(t)
+            tests.append(t)
     return tests
 
 

@@ -56,6 +56,7 @@ GROUP_SELF, GROUP_SRIOV = 0, 1
 DEVICE_FEATURES = (1 << 32) | (1 << 33) | (1 << 40)
 DRIVER_OK_STATUS = 0x0F          # ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK
 DRIVER_OK_BIT = 0x04
+OPTIONAL_PART = 0x01             # part header flag: DEV_FEATURES is OPTIONAL in a SET (I-DP-8)
 # opcode families: LIST_QUERY/LIST_USE, the capability commands (D-CAP-1), resource
 # objects CREATE/DESTROY, QUERY/MODIFY (numbering Q2), the device-parts commands
 LIST_OPS = frozenset({0x0, 0x1})
@@ -424,7 +425,7 @@ class Virtio14Device:
         """Every part of the member in order-table order (§7)."""
         ok = member.driver_ok
         head = [
-            {"type": "DEV_FEATURES", "flags": 0, "value": [DEVICE_FEATURES]},
+            {"type": "DEV_FEATURES", "flags": OPTIONAL_PART, "value": [DEVICE_FEATURES]},
             {"type": "DRV_FEATURES", "flags": 0, "value": [DEVICE_FEATURES if ok else 0]},
             {"type": "DEVICE_STATUS", "flags": 0, "value": member.status},
         ]
