@@ -71,7 +71,7 @@ class Virtio14(Model):
         Param(name="queues", kind="int", default=1, lo=1, hi=3, doc="virtqueues per member"),
         Param(name="buffers", kind="int", default=1, lo=1, hi=3,
               doc="buffers a queue can hold posted and in flight (abstraction size)"),
-        Param(name="objects", kind="int", default=1, lo=1, hi=3,
+        Param(name="objects", kind="int", default=1, lo=1, hi=4,
               doc="DEV_PARTS resource-object ids the device offers, one owner-wide pool (Q19)"),
         Param(name="sets", kind="choice", default="coarse", choices=("coarse", "exact"),
               doc="enabled-set classes: exact (every class the observation knows; replay's default) or coarse "
