@@ -96,8 +96,9 @@ class Virtio14(Model):
               doc="SET parts held for the next resume across an owner reset: kept or dropped (silent: either)"),
         Param(name="get_after_set", kind="choice", default=EITHER, choices=(EITHER, "set", "before"),
               doc="GET after SET before the resume returns the SET parts or the parts in effect (silent: either)"),
-        Param(name="features_mismatch", kind="choice", default=EITHER, choices=(EITHER, "reject"),
-              doc="D-DP-7/D-DP-8: SET whose (always OPTIONAL) DEV_FEATURES differ: refused, or the part ignored"),
+        Param(name="features_mismatch", kind="choice", default="reject", choices=("reject", EITHER),
+              doc="D-DP-7: SET whose DEV_FEATURES differ from the device's is refused (the part's own rule); "
+                  "either: the OPTIONAL part may also be ignored (D-DP-8)"),
     )
     relaxations = {
         "T1a": Relaxation(doc="capability commands with group SR-IOV served instead of EINVAL (D-CAP-3)",
@@ -440,7 +441,8 @@ class Virtio14(Model):
                     else s.status[m] == value
                 held = s.pending[m] == value
                 cond = Or(in_effect, held) if "set" in readings else in_effect
-                chain.append(success("D-DP-2", "D-DP-3", "I-DP-8", cond=cond, device_status=value, **shape))
+                chain.append(success("D-DP-2", "D-DP-3", "I-DP-8", "I-DP-10", cond=cond, device_status=value,
+                                     within_size=True, **shape))
         answer(s, chain, outcome, "DEV_PARTS_GET", group=GROUP_SRIOV, member=m, id=oid, type=type)
 
     @action(m=lambda model: model.member_ids(), oid=lambda m: range(m.p.objects + 1), snapshot=SNAPSHOTS,
@@ -494,6 +496,10 @@ class Virtio14(Model):
         chain = self._validation(s, GROUP_SRIOV, "DEV_MODE_SET", m)
         if self._valid(m):
             chain += self._held(s, m) + transients()
+            # the spec requires only the idempotent cases to succeed (D-DP-20/21): a real
+            # stop or resume may be refused (without side effects, I-DP-7)
+            chain.append(may_fail(s.mode[m] == ("running" if stop else "stopped"), "D-DP-20" if stop else "D-DP-21",
+                                  "I-DP-7"))
             readings = self._readings("reserved_flags")
             if reserved and "reject" in readings:
                 refuse = Outcome(True, EINVAL, None, ("D-GA-3", "I-DP-7"), kind="fail" if readings == ("reject",)
@@ -580,6 +586,12 @@ class Virtio14(Model):
         s.emit("owner_reset")
 
     # ------------------------------------------------------------------ guest driver and device
+
+    @action(m="members", q="queues")
+    def doorbell(self, s, m, q):
+        """The guest rings a doorbell without a new buffer (or the capture does not show the
+        buffer): accepted in any state, nothing changes (D-DP-12)."""
+        s.emit("doorbell", member=m, queue=q)
 
     @action(m="members")
     def driver_init(self, s, m):
@@ -711,14 +723,17 @@ class Virtio14(Model):
 
     @transition_property("D-DP-20", "D-DP-21")
     def mode_set_is_idempotent(self, t):
-        """A DEV_MODE_SET that passed validation succeeds whatever the mode: the only other
-        answers are EAGAIN/ENOMEM (D-AQ-7) and a refusal of reserved flag bits (Q5)."""
+        """A stop of a stopped member and a resume of a running one succeed: the only other
+        answers are EAGAIN/ENOMEM (D-AQ-7), a validation error and a refusal of reserved flag
+        bits (Q5). (A stop of a running member, or a resume of a stopped one, may fail.)"""
         if not _admin(t, "DEV_MODE_SET", ok=False):
             return True
         ev = t.event
         if ev.get("transient") or ev.get("status") in TRANSIENT or ev.get("qualifier") in VALIDATION_QUALIFIERS:
             return True
-        return bool(ev["flags"] & RESERVED_FLAG) and ev.get("status") == EINVAL
+        if ev["flags"] & RESERVED_FLAG and ev.get("status") == EINVAL:
+            return True
+        return t.before.mode[ev["member"]] == ("running" if ev["flags"] & STOPPED_FLAG else "stopped")
 
     @transition_property("I-GA-1")
     def ok_carries_no_qualifier(self, t):

@@ -20,10 +20,7 @@ from mcheck.trace.events import AdminCommand
 
 SRIOV = 0x1               # group type: members are VFs 1..NumVFs
 MODE_STOPPED = 0x1        # DEV_MODE_SET flags bit 0
-METADATA_SIZE = 0         # DEV_PARTS_METADATA_GET type
-GET_ALL = 1               # DEV_PARTS_GET type
-STATUS_SIZE = 8           # status, status_qualifier, reserved: the start of every writable part
-METADATA_MIN = STATUS_SIZE + 8   # the smallest METADATA_GET answer (SIZE or COUNT)
+DEV_PARTS_SET_OPCODE = 0x10
 GROUP_ADMIN = ("LIST_QUERY", "LIST_USE")
 # commands whose group_member_id is unused (0): the group administration and capability commands
 MEMBERLESS = frozenset((*GROUP_ADMIN, "CAP_ID_LIST_QUERY", "DEVICE_CAP_GET", "DRIVER_CAP_SET"))
@@ -53,7 +50,6 @@ class DriverRules:
         self.unused_flagged: set[int] = set()   # group types already reported under R-GA-6
         self.caps: dict[int, tuple[Any, ...] | None] = {}  # cap id -> limits last set (None: answer unknown)
         self.live: set[tuple[int, int]] = set()              # (obj_type, obj_id) created OK, not destroyed
-        self.sizes: dict[tuple[int, int], int] = {}          # object -> METADATA_GET(SIZE) answer
         # Q8: a stopped member's mode after an owner reset is not stated; a running one runs
         self.stopped = {m: (None if v is not False else False) for m, v in self.stopped.items()}
 
@@ -99,10 +95,12 @@ class DriverRules:
     def _admin(self, ev: AdminCommand) -> list[Finding]:
         out: list[Finding] = []
         writable = ev.writable
-        if len(ev.readable) % 8 or (writable is not None and len(writable) % 8):
-            out.append(("R-AQ-2", f"opcode {ev.opcode:#x}: readable part {len(ev.readable)} bytes, writable part "
-                                  f"{'-' if writable is None else len(writable)} bytes; both must be multiples of 8 "
-                                  f"(the device must still accept them: D-AQ-1, D-AQ-4)"))
+        # only the readable part shows what the driver supplied (the writable length is what
+        # the device wrote); a DEV_PARTS_SET carries a part list that cannot be padded without
+        # a malformed trailing part header, so the spec leaves it no conforming length
+        if len(ev.readable) % 8 and ev.opcode != DEV_PARTS_SET_OPCODE:
+            out.append(("R-AQ-2", f"opcode {ev.opcode:#x}: readable part {len(ev.readable)} bytes, not a multiple "
+                                  f"of 8 (the device must still accept it: D-AQ-1, D-AQ-4)"))
         try:
             cmd = ev.command
         except CodecError:   # data that does not fit the layout: the header rules cannot be read
@@ -186,7 +184,7 @@ class DriverRules:
     def _obj_create(self, ev: AdminCommand, fields: dict[str, Any], ok: bool | None) -> list[Finding]:
         out: list[Finding] = []
         key = (fields.get("obj_type"), fields.get("obj_id"))
-        if not self.caps:
+        if not self.caps and ev.command.group_type == SRIOV:
             out.append(("R-CAP-1", f"RESOURCE_OBJ_CREATE of object {key[1]} (type {key[0]}) before any DRIVER_CAP_SET "
                                    f"was answered OK since the last owner reset (R-RO-6)"))
         if key in self.live:
@@ -200,35 +198,16 @@ class DriverRules:
         key = (fields.get("obj_type"), fields.get("obj_id"))
         if ok is not False:   # unanswered: maybe destroyed, so no longer known to be live
             self.live.discard(key)
-            self.sizes.pop(key, None)
         return []
 
     def _metadata_get(self, ev: AdminCommand, fields: dict[str, Any], ok: bool | None) -> list[Finding]:
         out: list[Finding] = []
-        key = (fields.get("obj_type"), fields.get("obj_id"))
-        writable = ev.writable
-        if writable is not None:
+        if ev.writable is not None:
             status = ev.result.status_name if ev.result else None
-            if len(writable) < METADATA_MIN or status == "ENOMEM":
-                out.append(("R-DP-4", f"DEV_PARTS_METADATA_GET with a {len(writable)}-byte result buffer"
-                                      f"{' answered ENOMEM' if status == 'ENOMEM' else ''}: the driver SHOULD give "
-                                      f"a buffer big enough for the answer (I-DP-3)"))
-        if ok and fields.get("type") == METADATA_SIZE:
-            try:
-                self.sizes[key] = ev.result.fields.get("value", 0) if ev.result else 0
-            except CodecError:
-                pass
+            if status == "ENOMEM":
+                out.append(("R-DP-4", "DEV_PARTS_METADATA_GET answered ENOMEM: the driver SHOULD give a result "
+                                      "buffer big enough for the answer (I-DP-3)"))
         return out
-
-    def _parts_get(self, ev: AdminCommand, fields: dict[str, Any], ok: bool | None) -> list[Finding]:
-        key = (fields.get("obj_type"), fields.get("obj_id"))
-        size = self.sizes.get(key)
-        writable = ev.writable
-        if writable is None or size is None or fields.get("type") != GET_ALL or len(writable) >= STATUS_SIZE + size:
-            return []
-        return [("R-DP-5", f"DEV_PARTS_GET(ALL) with a {len(writable)}-byte result buffer, less than the status "
-                           f"and the {size} bytes METADATA_GET(SIZE) answered: the driver SHOULD give a buffer "
-                           f"big enough for all the parts")]
 
 
 _HANDLERS = {
@@ -240,7 +219,6 @@ _HANDLERS = {
     "RESOURCE_OBJ_CREATE": DriverRules._obj_create,
     "RESOURCE_OBJ_DESTROY": DriverRules._obj_destroy,
     "DEV_PARTS_METADATA_GET": DriverRules._metadata_get,
-    "DEV_PARTS_GET": DriverRules._parts_get,
 }
 
 

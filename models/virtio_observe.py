@@ -133,6 +133,19 @@ def _all_ones(value: Any) -> bool:
     return bool(data) and all(b == 0xFF for b in data)
 
 
+# answered commands whose views feed the I-DP-10 window
+_SIZE_COMMANDS = frozenset({"DEV_MODE_SET", "DEV_PARTS_SET", "DEV_PARTS_METADATA_GET", "DEV_PARTS_GET"})
+
+
+def _parts_length(result: bytes) -> int:
+    """Bytes of the parts in a GET result (16-byte headers plus values), without the
+    padding a device adds to reach a multiple of 8 (D-AQ-5)."""
+    pos = 0
+    while len(result) - pos >= 16:
+        pos += 16 + int.from_bytes(result[pos + 12:pos + 16], "little")
+    return min(pos, len(result))
+
+
 # side-band events: one small function per kind (the replayer's hot path)
 _SIDEBAND_VIEW = {
     "dma_write": lambda e: {"kind": "dma_write", "member": e.member},
@@ -157,7 +170,10 @@ _CACHE_LIMIT = 4096
 
 class Observer:
     """The observation of one model configuration (members, objects, queues). It remembers
-    the DEV_FEATURES a GET reported, so a SET's DEV_FEATURES can be compared (D-DP-7)."""
+    the DEV_FEATURES a GET reported, so a SET's DEV_FEATURES can be compared (D-DP-7), and
+    the SIZE a METADATA_GET answered for a member the driver had stopped, so the next
+    GET(ALL) of that object can be held to it (I-DP-10) while nothing can change the parts:
+    any event of the member (a doorbell, a fault, a SET, a MODE_SET) ends that window."""
 
     def __init__(self, *, members: int, objects: int, queues: int, self_sets: tuple[str, ...],
                  sriov_sets: tuple[str, ...]) -> None:
@@ -166,6 +182,8 @@ class Observer:
         self.objects = objects
         self.queues = queues
         self.features: list[int] | None = None
+        self.stopped: set[int] = set()                  # members the driver stopped (OK answers)
+        self.sizes: dict[tuple[int, int], int] = {}     # (member, object id) -> SIZE answered while stopped
         self._cache: dict[tuple[Any, bytes, bytes | None], dict[str, Any]] = {}
 
     def observe(self, event: Any) -> dict[str, Any] | None:
@@ -173,6 +191,8 @@ class Observer:
         kind = event.KIND
         view = _SIDEBAND_VIEW.get(kind)
         if view is not None:
+            if self.sizes or self.stopped:
+                self._member_event(getattr(event, "member", None))
             return view(event)
         if kind != "admin":
             return None
@@ -184,6 +204,33 @@ class Observer:
                 self._cache.clear()
             if found.get("cmd") != "DEV_PARTS_SET":   # a SET's view depends on the features seen
                 self._cache[key] = found
+        if found.get("ok") and found["cmd"] in _SIZE_COMMANDS:
+            found = self._size_window(event, found)
+        return found
+
+    def _member_event(self, member: int | None) -> None:
+        """Something happened to `member` (or to every member: the owner reset)."""
+        if member is None:
+            self.stopped.clear()
+            self.sizes.clear()
+            return
+        self.stopped.discard(member)
+        self.sizes = {k: v for k, v in self.sizes.items() if k[0] != member}
+
+    def _size_window(self, event: Any, found: dict[str, Any]) -> dict[str, Any]:
+        """I-DP-10 bookkeeping for an answered command; a GET(ALL) view gains `within_size`."""
+        m, cmd = found.get("member"), found["cmd"]
+        key = (m, found.get("id"))
+        if cmd == "DEV_MODE_SET":
+            self._member_event(m)
+            if found["flags"] & 0x01:
+                self.stopped.add(m)
+        elif cmd == "DEV_PARTS_SET":
+            self.sizes = {k: v for k, v in self.sizes.items() if k[0] != m}
+        elif cmd == "DEV_PARTS_METADATA_GET" and found["type"] == "SIZE" and m in self.stopped:
+            self.sizes[key] = event.result.fields.get("value", 0)
+        elif cmd == "DEV_PARTS_GET" and found["type"] == "ALL" and key in self.sizes:
+            found = dict(found, within_size=_parts_length(event.writable[8:]) <= self.sizes[key])
         return found
 
     def _member(self, member: int) -> int:

@@ -18,6 +18,7 @@ FAMILIES = {
     "modify": frozenset({0xB, 0xC}),                  # RESOURCE_OBJ_QUERY and MODIFY (numbering: Q2)
     "parts": frozenset({0xE, 0xF, 0x10, 0x11}),       # METADATA_GET, GET, SET, MODE_SET
 }
+MODELLED = frozenset().union(*FAMILIES.values())
 FAMILY_OF = {
     "LIST_QUERY": "list", "LIST_USE": "list",
     "CAP_ID_LIST_QUERY": "caps", "DEVICE_CAP_GET": "caps", "DRIVER_CAP_SET": "caps",
@@ -45,13 +46,15 @@ SRIOV_CLASSES = {
     "bundle": frozenset({"list", "objects", "modify", "parts"}),   # the whole D-DP-1 bundle
     "bundle_nolist": frozenset({"objects", "modify", "parts"}),
     "linux": frozenset({"caps", "objects", "parts"}),              # Linux: caps on SR-IOV (T1), no MODIFY/QUERY (T4)
+    "parts_list": frozenset({"list", "objects", "parts"}),         # the bundle without MODIFY/QUERY (D-GA-5 MAY refuse)
+    "parts_nolist": frozenset({"objects", "parts"}),
     "none": frozenset(),
 }
 SELF_SETS = tuple(SELF_CLASSES) + ("other",)
 SRIOV_SETS = tuple(SRIOV_CLASSES) + ("other",)
 # sets a device may refuse (D-GA-5): they break the bundle's dependencies (D-DP-1) or name
 # opcodes the group does not support
-PARTIAL_SETS = ("linux", "other")
+PARTIAL_SETS = ("linux", "parts_list", "parts_nolist", "other")
 
 
 def enabled_in(group: int, cls: str, family: str) -> bool:
@@ -63,7 +66,10 @@ def enabled_in(group: int, cls: str, family: str) -> bool:
 def classify(group: int, opcodes: set[int]) -> str:
     """The class of a LIST_USE bitmap for a group: which families it enables whole; a
     family enabled in part, or a family the group's classes never enable, makes it `other`.
-    Legacy and unknown opcodes do not change the class."""
+    A bitmap naming any other opcode (legacy, unknown) is `other` too: a device may refuse
+    it (R-GA-5, D-GA-5) and what it enables is not modelled."""
+    if opcodes - MODELLED:
+        return "other"
     on = set()
     for family, ops in FAMILIES.items():
         have = ops & opcodes

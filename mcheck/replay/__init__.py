@@ -41,6 +41,9 @@ def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str,
             given["members"] = max(header.members)
         if header.queues and "queues" not in given:
             given["queues"] = header.queues
+        # what the model asks for when it judges a capture (e.g. its finest abstraction)
+        for key, value in (getattr(find_model_class(name), "replay_params", None) or {}).items():
+            given.setdefault(key, value)
     return load_model(name, given)
 
 

@@ -497,7 +497,11 @@ class Replayer:
         """Clauses of the guards that refused every action emitting the observed event."""
         acts = self._matching(observed)
         if not acts:
-            return [UNEXPLAINED]
+            # no action ever answers this way: the rules of the answers the model allowed for
+            # the same command and member here
+            loose = {k: v for k, v in observed.items() if k in ("kind", "cmd", "member", "group")}
+            near = [a for a in self._matching(loose) if any(self.steps[a](x) is not None for x in closed)]
+            return list(dict.fromkeys(c for a in near for c in self.model.actions[a].clauses)) or [UNEXPLAINED]
         clauses: dict[str, None] = {}
         unpack = self.layout.unpack
         for a in acts:
@@ -583,6 +587,9 @@ def divergence_violation(model: LoadedModel, r: Replayer, d: Divergence) -> Viol
         before = after
     initial = model.decode_state(r.layout.unpack(d.root)) if d.root is not None else {}
     observed = format_event({k: v for k, v in d.observed.items()})
+    cmd = d.observed.get("cmd")
+    if cmd is not None and not any((a.event or {}).get("cmd") == cmd for a in model.actions):
+        observed = f"{observed} (not modelled: {cmd})"
     message = (f"event {d.index} (t={d.timestamp} ns): observed {observed}; the model allowed "
                f"{', '.join(d.expected) if d.expected else 'no such event here'}")
     if d.suspects:
