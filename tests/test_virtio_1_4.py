@@ -41,7 +41,7 @@ def test_catalogue_is_covered_by_expectations():
     assert set(find_model_class("virtio-1.4").bugs) == set(EXPECTED)
 
 
-@pytest.mark.parametrize("params,states", [({"members": 1}, 4096), ({"members": 1, "sets": "exact"}, 30720),
+@pytest.mark.parametrize("params,states", [({"members": 1}, 4096), ({"members": 1, "sets": "exact"}, 40960),
                                            ({"members": 2}, 393216)])
 def test_correct_device_holds(params, states):
     result, _ = check(load_model("virtio-1.4", params))
