@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from mcheck.device.virtio14 import DRIVER_OK_STATUS, SUPPORTED, Virtio14Device
-from mcheck.trace.codec import Codec, opcode_words
+from mcheck.device.virtio14 import DRIVER_OK_STATUS, Virtio14Device
+from mcheck.trace.codec import Codec, opcode_words, opcodes_of
 from mcheck.trace.events import (
-    AdminCommand, AdminComplete, AdminSubmit, Annotation, DmaWrite, Doorbell, Event, FlrBegin, FlrEnd, OwnerReset,
-    TraceHeader, UsedNotify,
+    AdminCommand, AdminComplete, AdminSubmit, Annotation, ConfigNotify, DmaWrite, Doorbell, Event, FlrBegin, FlrEnd,
+    OwnerReset, PciRead, PmBegin, PmEnd, Pme, TraceHeader, UsedNotify,
 )
 from mcheck.trace.io import write_trace
 from mcheck.trace.profile import load_profile
@@ -35,46 +35,36 @@ OUT = Path(__file__).resolve().parent
 SR, SELF = "SRIOV", "SELF"
 V = 1            # the VF's member id (VF index + 1)
 QUEUES = 2       # rx and tx of a virtio-net VF
-HEADER = TraceHeader(profile="virtio-1.4", members=(V,), queues=QUEUES)
+HEADER = TraceHeader(profile="virtio-1.4", members=(V,), queues=QUEUES, params={"objects": 4})
 T0 = 1_700_000_000_000_000_000
 
-# The device the traces describe is the software device emulator (mcheck/device/virtio14.py)
-# in this configuration, so every reference trace also replays clean to
-#     mcheck emulate --listen unix:S --members 1 --queues 2 --objects 4
-# with `mcheck replay TRACE --backend emulator:unix:S` (traces/README.md). Its answers
-# (opcodes, object limits, device parts and their size) are taken from that implementation.
+# Every answer, DMA write and notification in these traces is produced by the software
+# device emulator (mcheck/device/virtio14.py) driven with Linux's commands: the traces are
+# *generated*, not captured from hardware. They test the plumbing (codec, readers, replay
+# engine, backends); the oracle's evidence is the hand-written traces/spec/. The Linux
+# flows' device is the emulator with `compat="linux"` (Linux needs T1a and T1b), so they
+# replay clean with `mcheck replay TRACE -p compat=linux`, and also to
+#     mcheck emulate --listen unix:S --compat linux --members 1 --queues 2 --objects 4
+# A faulty capture is the same flow on the emulator with one catalogue `--bug` switched on.
 EMULATOR = {"members": 1, "queues": QUEUES, "objects": 4}
-DEVICE = Virtio14Device(**EMULATOR)
+COMPAT = "linux"
 
-# linux-qemu-flows.md §1.1: what the device reports and what Linux enables
-DEVICE_OPCODES = sorted(SUPPORTED)
+# linux-qemu-flows.md §1.1: what Linux enables (the device's LIST_QUERY answer is the emulator's)
 LINUX_DEVPARTS_BITMAP = [0x7, 0x8, 0x9, 0xA, 0xD, 0xE, 0xF, 0x10, 0x11]
-DEVICE_LIMIT = DEVICE.n_objects   # DEVICE_CAP_GET: get and set object limits
-
-
-def device_parts(*, status: int = DRIVER_OK_STATUS, order: str = "table", missing_vq: bool = False) -> list[dict[str, Any]]:
-    """A GET(ALL) answer of the emulator's VF with this device_status (DRIVER_OK: the guest
-    driver runs), in order-table order. `order="wrong"` puts DEVICE_STATUS before
-    DRV_FEATURES; `missing_vq` leaves out the last queue's VQ_CFG (catalogue bugs)."""
-    member = DEVICE._new_member(V)
-    member.status = status
-    parts = DEVICE.parts(member)
-    if order == "wrong":
-        parts[1], parts[2] = parts[2], parts[1]
-    if missing_vq:
-        parts = [p for p in parts if not (p["type"] == "VQ_CFG" and p["index"] == QUEUES - 1)]
-    return parts
+DEVICE_LIMIT = Virtio14Device(**EMULATOR).n_objects   # DEVICE_CAP_GET: get and set object limits
 
 
 class Flow:
-    """Builds one trace: numbers events, advances a fake clock (1 µs per event) and
-    remembers marks (named event indices) for the manifest."""
+    """Builds one trace by driving an emulator: numbers events, advances a fake clock
+    (1 µs per event) and remembers marks (named event indices) for the manifest."""
 
-    def __init__(self) -> None:
+    def __init__(self, bugs: frozenset[str] | set[str] = frozenset(), compat: str = COMPAT) -> None:
         self.codec = Codec(load_profile("virtio-1.4"))
+        self.dev = Virtio14Device(**EMULATOR, bugs=set(bugs), compat=compat)
         self.events: list[Event] = []
         self.marks: dict[str, int] = {}
-        self.get_size = len(self.codec.encode_result("DEV_PARTS_GET", "OK", "OK", {"parts": device_parts()})) - 8
+        self.next_tag = 1
+        self.opcodes: list[int] = []
 
     def _common(self) -> dict[str, int]:
         n = len(self.events)
@@ -84,90 +74,138 @@ class Flow:
         """Name the last event (for the manifest)."""
         self.marks[name] = self.events[-1].index
 
+    def _device_events(self, events: list[tuple]) -> int | None:
+        """Record what the emulator did; the index of the last event recorded."""
+        last = None
+        for ev in events:
+            kind = ev[0]
+            if kind == "dma_write":
+                last = self.side(DmaWrite, member=ev[1], address=ev[2], length=ev[3])
+            elif kind == "used_notify":
+                last = self.side(UsedNotify, member=ev[1], queue=ev[2])
+            elif kind == "config_notify":
+                last = self.side(ConfigNotify, member=ev[1])
+            elif kind == "pme":
+                last = self.side(Pme, member=ev[1])
+            elif kind == "complete":
+                self.events.append(AdminComplete(**self._common(), tag=ev[1], writable=ev[2]))
+                last = self.events[-1].index
+            else:
+                raise ValueError(f"emulator event {ev!r} has no trace event here")
+        return last
+
     # -- raw building blocks
-    def cmd(self, name: str, group: str, member: int, fields: dict[str, Any], status: str = "OK",
-            qualifier: str = "OK", result: dict[str, Any] | None = None, *, complete: bool = True) -> int:
+    def cmd(self, name: str, group: str, member: int, fields: dict[str, Any]) -> int:
+        """Send one command to the emulator; its answer (or, held, its later completion) is recorded."""
         readable = self.codec.encode_command(name, group, member, fields)
-        writable = self.codec.encode_result(name, status, qualifier, result or {}) if complete else None
-        self.events.append(AdminCommand(**self._common(), readable=readable, writable=writable, codec=self.codec))
-        return self.events[-1].index
-
-    def submit(self, tag: int, name: str, group: str, member: int, fields: dict[str, Any]) -> None:
-        readable = self.codec.encode_command(name, group, member, fields)
-        self.events.append(AdminSubmit(**self._common(), tag=tag, readable=readable, codec=self.codec))
-
-    def complete(self, tag: int, name: str, status: str = "OK", qualifier: str = "OK") -> int:
-        writable = self.codec.encode_result(name, status, qualifier, {})
-        self.events.append(AdminComplete(**self._common(), tag=tag, writable=writable))
+        tag = self.next_tag
+        self.next_tag += 1
+        writable, events = self.dev.admin(tag, readable)
+        self._device_events(events)
+        if writable is None:
+            self.events.append(AdminSubmit(**self._common(), tag=tag, readable=readable, codec=self.codec))
+        else:
+            self.events.append(AdminCommand(**self._common(), readable=readable, writable=writable, codec=self.codec))
         return self.events[-1].index
 
     def side(self, cls: Callable[..., Event], **kw: Any) -> int:
         self.events.append(cls(**self._common(), **kw))
         return self.events[-1].index
 
+    def fault(self, kind: str, cls: Callable[..., Event]) -> int:
+        """A fault of the VF: recorded, then the emulator's reaction (held commands answered)."""
+        i = self.side(cls, member=V)
+        done, events = self.dev.inject(kind, V)
+        assert done, kind
+        self._device_events(events)
+        return i
+
+    def step(self, op: str, q: int = 0) -> int | None:
+        """One guest or device step on the emulator; the index of the last event it made."""
+        done, events = self.dev.workload(op, V, q)
+        last = None
+        if done and op == "post":
+            last = self.side(Doorbell, member=V, queue=q)
+        if op == "pci_read":
+            ev = events[0]
+            return self.side(PciRead, member=V, offset=0, length=len(ev[3]), value=ev[3])
+        return self._device_events(events) if events else last
+
     def note(self, text: str) -> None:
         self.side(Annotation, text=text)
 
     # -- Linux's commands (linux-qemu-flows.md §9.0 short forms)
     def list_query(self) -> None:
-        self.cmd("LIST_QUERY", SR, 0, {}, result={"opcodes": opcode_words(DEVICE_OPCODES)})
+        self.cmd("LIST_QUERY", SR, 0, {})
+        answer = self.codec.decode_result("LIST_QUERY", self.events[-1].writable)
+        self.opcodes = opcodes_of(answer.fields["opcodes"])
 
-    def list_use(self) -> None:
-        used = sorted(set(DEVICE_OPCODES) & set(LINUX_DEVPARTS_BITMAP))
+    def list_use(self, extra_ops: tuple[int, ...] = ()) -> None:
+        used = sorted(set(self.opcodes) & (set(LINUX_DEVPARTS_BITMAP) | set(extra_ops)))
         self.cmd("LIST_USE", SR, 0, {"opcodes": opcode_words(used)})
+        self.mark("list_use")
 
-    def obj_create(self, oid: int, kind: str, **kw: Any) -> int:
+    def obj_create(self, oid: int, kind: str) -> int:
         return self.cmd("RESOURCE_OBJ_CREATE", SR, V,
-                        {"obj_type": 0, "obj_id": oid, "flags": 0, "parts_type": {"get": 0, "set": 1}[kind]}, **kw)
+                        {"obj_type": 0, "obj_id": oid, "flags": 0, "parts_type": {"get": 0, "set": 1}[kind]})
 
-    def obj_destroy(self, oid: int, **kw: Any) -> int:
-        return self.cmd("RESOURCE_OBJ_DESTROY", SR, V, {"obj_type": 0, "obj_id": oid}, **kw)
+    def obj_destroy(self, oid: int) -> int:
+        return self.cmd("RESOURCE_OBJ_DESTROY", SR, V, {"obj_type": 0, "obj_id": oid})
 
-    def meta_size(self, oid: int, **kw: Any) -> int:
-        return self.cmd("DEV_PARTS_METADATA_GET", SR, V, {"obj_type": 0, "obj_id": oid, "type": 0},
-                        result={"value": self.get_size, "headers": []}, **kw)
+    def meta_size(self, oid: int) -> int:
+        return self.cmd("DEV_PARTS_METADATA_GET", SR, V, {"obj_type": 0, "obj_id": oid, "type": 0})
 
-    def get_all(self, oid: int, **parts_kw: Any) -> int:
-        return self.cmd("DEV_PARTS_GET", SR, V, {"obj_type": 0, "obj_id": oid, "type": 1, "headers": []},
-                        result={"parts": device_parts(**parts_kw)})
+    def get_all(self, oid: int) -> int:
+        return self.cmd("DEV_PARTS_GET", SR, V, {"obj_type": 0, "obj_id": oid, "type": 1, "headers": []})
 
-    def parts_set(self, oid: int, **kw: Any) -> int:
-        return self.cmd("DEV_PARTS_SET", SR, V, {"obj_type": 0, "obj_id": oid, "parts": device_parts()}, **kw)
+    def parts_set(self, oid: int, status: int = DRIVER_OK_STATUS) -> int:
+        """A record as the source sends it: the parts of a VF with this device_status."""
+        member = self.dev._new_member(V)
+        member.status = status
+        parts = Virtio14Device(**EMULATOR).parts(member)
+        return self.cmd("DEV_PARTS_SET", SR, V, {"obj_type": 0, "obj_id": oid, "parts": parts})
 
-    def mode_set(self, flags: int, **kw: Any) -> int:
-        return self.cmd("DEV_MODE_SET", SR, V, {"flags": flags}, **kw)
+    def mode_set(self, flags: int) -> int:
+        return self.cmd("DEV_MODE_SET", SR, V, {"flags": flags})
 
-    def stop(self, **kw: Any) -> int:
-        return self.mode_set(0x01, **kw)
+    def stop(self) -> int:
+        return self.mode_set(0x01)
 
-    def resume(self, **kw: Any) -> int:
-        return self.mode_set(0x00, **kw)
+    def resume(self) -> int:
+        return self.mode_set(0x00)
 
     def flr(self) -> None:
-        self.side(FlrBegin, member=V)
-        self.side(FlrEnd, member=V)
+        self.fault("flr_begin", FlrBegin)
+        self.fault("flr_end", FlrEnd)
+
+    def guest_init(self) -> None:
+        """The guest driver (re)initialises the VF (no admin-queue event)."""
+        self.dev.workload("init", V, 0)
 
     def io(self, rounds: int = 1) -> None:
         """Guest I/O while the member runs: doorbell, the device's DMA write, used notification."""
         for r in range(rounds):
             q = r % QUEUES
-            self.side(Doorbell, member=V, queue=q)
-            self.side(DmaWrite, member=V, address=0x200000 + 0x1000 * r, length=1514)
-            self.side(UsedNotify, member=V, queue=q)
+            self.step("post", q)
+            self.step("fetch", q)
+            self.step("complete", q)
+            self.step("notify", q)
 
     # -- reference sequences
-    def r0(self) -> None:
+    def r0(self, limit: int = DEVICE_LIMIT, extra_ops: tuple[int, ...] = ()) -> None:
         """Owner reset, then R0 PF bring-up (§1.4, §9.1) and QEMU's machine-reset FLR of the VF."""
         self.side(OwnerReset)
+        self.dev.inject("owner_reset", 0)
         self.note("R0: PF bring-up (vp_modern_avq_activate)")
         self.list_query()
-        self.list_use()
-        self.cmd("CAP_ID_LIST_QUERY", SELF, 0, {}, result={"supported_caps": [1]})
-        self.cmd("DEVICE_CAP_GET", SELF, 0, {"id": 0},
-                 result={"get_parts_limit": DEVICE_LIMIT, "set_parts_limit": DEVICE_LIMIT})
-        self.cmd("DRIVER_CAP_SET", SELF, 0, {"id": 0, "get_parts_limit": DEVICE_LIMIT, "set_parts_limit": DEVICE_LIMIT})
+        self.list_use(extra_ops)
+        self.cmd("CAP_ID_LIST_QUERY", SELF, 0, {})
+        self.cmd("DEVICE_CAP_GET", SELF, 0, {"id": 0})
+        self.cmd("DRIVER_CAP_SET", SELF, 0, {"id": 0, "get_parts_limit": limit, "set_parts_limit": limit})
+        self.mark("cap_set")
         self.note("QEMU opens the VF; machine reset: VFIO_DEVICE_RESET")
         self.flr()
+        self.guest_init()
 
     def r1_precopy(self, rounds: int = 1) -> None:
         """R1 steps 1-4: MIG_DATA_SIZE, RUNNING->PRE_COPY, PRECOPY_INFO, `rounds` iterations."""
@@ -324,21 +362,22 @@ REFERENCE: dict[str, Callable[[], Flow]] = {
 # reported as a suspect), which is earlier when the capture reveals the fault only later.
 
 
-def _source_until_stop(rounds: int = 0) -> Flow:
-    f = Flow()
+def _source_until_stop(bug: str, rounds: int = 0) -> Flow:
+    f = Flow({bug})
     f.r0()
     f.r1_precopy(rounds=rounds)
     f.note("R1.5a vm_stop: [k] PRE_COPY->PRE_COPY_P2P")
     f.io(1)
-    f.side(Doorbell, member=V, queue=1)   # a buffer posted just before the stop
+    f.step("post", 1)    # a buffer posted and fetched just before the stop
+    f.step("fetch", 1)
     f.stop()
     f.mark("stop")
     return f
 
 
 def faulty_dma_after_stop() -> tuple[Flow, list[dict[str, Any]]]:
-    f = _source_until_stop()
-    i = f.side(DmaWrite, member=V, address=0x300000, length=64)   # the in-flight buffer, finished late
+    f = _source_until_stop("dma-after-stop")
+    i = f.step("complete", 1)    # the in-flight buffer, finished late
     f.meta_size(0)
     f.get_all(0)
     # the stop completed with the buffer still in flight: that is where the fault is
@@ -346,99 +385,149 @@ def faulty_dma_after_stop() -> tuple[Flow, list[dict[str, Any]]]:
 
 
 def faulty_notify_after_stop() -> tuple[Flow, list[dict[str, Any]]]:
-    f = _source_until_stop()
-    i = f.side(UsedNotify, member=V, queue=0)
+    f = _source_until_stop("notify-after-stop")
+    i = f.step("notify", 0)
     f.meta_size(0)
     f.get_all(0)
     return f, [{"index": i, "clause": "D-DP-16"}]
 
 
-def faulty_set_while_running() -> tuple[Flow, list[dict[str, Any]]]:
-    f = Flow()
-    f.r0()
-    f.note("destination without the stop: SET RESUMING skipped the MODE_SET")
-    f.obj_create(0, "set")
-    i = f.parts_set(0)   # answered OK although the member runs
-    f.obj_destroy(0)
-    return f, [{"index": i, "clause": "D-DP-4"}]
-
-
-def faulty_parts_out_of_order() -> tuple[Flow, list[dict[str, Any]]]:
-    f = Flow()
+def _one_get(bug: str) -> tuple[Flow, int]:
+    f = Flow({bug})
     f.r0()
     f.io(1)
     f.obj_create(0, "get")
     f.meta_size(0)
-    i = f.get_all(0, order="wrong")
+    i = f.get_all(0)
     f.obj_destroy(0)
+    return f, i
+
+
+def faulty_parts_out_of_order() -> tuple[Flow, list[dict[str, Any]]]:
+    f, i = _one_get("parts-out-of-order")
     return f, [{"index": i, "clause": "D-DP-3"}]
 
 
 def faulty_parts_missing_vq() -> tuple[Flow, list[dict[str, Any]]]:
-    f = Flow()
-    f.r0()
-    f.io(1)
-    f.obj_create(0, "get")
-    f.meta_size(0)
-    i = f.get_all(0, missing_vq=True)
-    f.obj_destroy(0)
+    f, i = _one_get("parts-missing-vq")
     return f, [{"index": i, "clause": "I-DP-8"}]
 
 
 def faulty_mode_set_during_flr() -> tuple[Flow, list[dict[str, Any]]]:
-    f = Flow()
+    f = Flow({"mode-set-during-flr"})
     f.r0()
     f.r1_precopy(rounds=0)
     f.r1_switchover()
     f.note("FLR of the VF; a MODE_SET sent meanwhile is answered before the FLR ends")
-    f.side(FlrBegin, member=V)
+    f.fault("flr_begin", FlrBegin)
     f.obj_destroy(0)
     i = f.stop()
-    f.side(FlrEnd, member=V)
+    f.fault("flr_end", FlrEnd)
     return f, [{"index": i, "clause": "D-DP-17"}]
 
 
 def faulty_stop_not_idempotent() -> tuple[Flow, list[dict[str, Any]]]:
-    f = _source_until_stop()
+    f = _source_until_stop("stop-not-idempotent")
     f.note("a second stop of the stopped member")
-    i = f.stop(status="EBUSY")
+    i = f.stop()
     f.meta_size(0)
     f.get_all(0)
     return f, [{"index": i, "clause": "D-DP-20"}]
 
 
-def faulty_einval_side_effect() -> tuple[Flow, list[dict[str, Any]]]:
-    f = Flow()
-    f.r0()
-    f.obj_create(0, "set")
-    fault = f.mode_set(0x03, status="EINVAL", qualifier="INVALID_FIELD")   # reserved flag bit: rejected...
-    f.note("...yet the member acts stopped: the SET is accepted")
-    i = f.parts_set(0)
-    f.obj_destroy(0)
-    return f, [{"index": i, "clause": "D-DP-4", "fault_index": fault, "fault_clause": "D-GA-3"}]
+def faulty_ok_with_qualifier() -> tuple[Flow, list[dict[str, Any]]]:
+    f = _source_until_stop("ok-with-qualifier")
+    return f, [{"index": f.marks["stop"], "clause": "I-GA-1"}]
 
 
-def faulty_flr_keeps_parts() -> tuple[Flow, list[dict[str, Any]]]:
-    f = Flow()
+def faulty_member_checked_first() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"member-checked-first"})
     f.r0()
-    f.r1_precopy(rounds=0)
-    f.r1_switchover()
-    f.note("FLR of the VF while QEMU still reads the stream; the device answers GETs during the FLR (Q7)")
-    fault = f.side(FlrBegin, member=V)
-    f.meta_size(0)
-    i = f.get_all(0)     # DEVICE_STATUS still 0x0F: the FLR kept the parts
-    f.side(FlrEnd, member=V)
-    f.obj_destroy(0)
-    return f, [{"index": i, "clause": "D-DP-2", "fault_index": fault, "fault_clause": "D-DP-22"}]
+    f.note("RESOURCE_OBJ_QUERY (not enabled) for a member that does not exist")
+    i = f.cmd("RESOURCE_OBJ_QUERY", SR, 5, {"obj_type": 0, "obj_id": 0})
+    return f, [{"index": i, "clause": "D-GA-1"}]
+
+
+def faulty_create_beyond_limit() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"create-beyond-limit"})
+    f.r0(limit=1)
+    f.obj_create(0, "get")
+    i = f.obj_create(1, "get")     # the driver declared one object
+    return f, [{"index": i, "clause": "D-RO-5"}]
+
+
+def faulty_disabled_list_query() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"disabled-list-query"})
+    f.r0()
+    f.note("Linux's LIST_USE left LIST_QUERY disabled; it is answered anyway")
+    i = f.cmd("LIST_QUERY", SR, 0, {})
+    return f, [{"index": i, "clause": "D-GA-9"}]
+
+
+def faulty_owner_reset_keeps_objects() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"owner-reset-keeps-objects"})
+    f.r0()
+    f.obj_create(0, "get")
+    f.note("owner reset and a new PF bring-up")
+    fault = len(f.events)      # the owner reset r0 records next
+    f.r0()
+    # the object survived: the driver's new DRIVER_CAP_SET is refused EBUSY (D-CAP-4)
+    return f, [{"index": f.marks["cap_set"], "clause": "D-CAP-4", "fault_index": fault, "fault_clause": "D-RO-8"}]
+
+
+def faulty_query_ignores_modify() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"query-ignores-modify"})
+    f.note("a driver that also enables MODIFY and QUERY")
+    f.r0(extra_ops=(0xB, 0xC))
+    f.obj_create(0, "get")
+    f.cmd("RESOURCE_OBJ_MODIFY", SR, V, {"obj_type": 0, "obj_id": 0, "flags": 0, "parts_type": 1})
+    i = f.cmd("RESOURCE_OBJ_QUERY", SR, V, {"obj_type": 0, "obj_id": 0})
+    # the model's catalogue calls this bug query-wrong-type
+    return f, [{"index": i, "clause": "D-RO-7", "bug": "query-wrong-type"}]
+
+
+def faulty_pme_while_stopped() -> tuple[Flow, list[dict[str, Any]]]:
+    f = _source_until_stop("pme-while-stopped")
+    i = f.step("pme")
+    return f, [{"index": i, "clause": "D-DP-15"}]
+
+
+def faulty_bad_read_while_stopped() -> tuple[Flow, list[dict[str, Any]]]:
+    f = _source_until_stop("bad-read-while-stopped")
+    i = f.step("pci_read")
+    return f, [{"index": i, "clause": "D-DP-13"}]
+
+
+def faulty_mode_set_during_pm() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"mode-set-during-pm"})
+    f.r0()
+    f.fault("pm_begin", PmBegin)
+    i = f.stop()
+    f.fault("pm_end", PmEnd)
+    return f, [{"index": i, "clause": "D-DP-19"}]
+
+
+def faulty_list_use_ignored() -> tuple[Flow, list[dict[str, Any]]]:
+    f = Flow({"list-use-ignored"})
+    f.r0()
+    i = f.obj_create(0, "get")    # LIST_USE was OK, yet RESOURCE_OBJ_CREATE is still disabled
+    return f, [{"index": i, "clause": "D-GA-9", "fault_index": f.marks["list_use"], "fault_clause": "D-GA-8"}]
 
 
 def faulty_two_divergences() -> tuple[Flow, list[dict[str, Any]]]:
-    f = _source_until_stop()
-    first = f.side(DmaWrite, member=V, address=0x300000, length=64)
+    f = Flow({"dma-after-stop", "stop-not-idempotent"})
+    f.r0()
+    f.r1_precopy(rounds=0)
+    f.io(1)
+    f.step("post", 1)
+    f.step("fetch", 1)
+    f.stop()
+    f.mark("stop")
+    first = f.step("complete", 1)
     f.meta_size(0)
     f.get_all(0)
     f.note("a second stop of the stopped member")
-    second = f.stop(status="EBUSY")
+    second = f.stop()
     f.obj_destroy(0)
     return f, [{"index": first, "clause": "D-DP-9", "fault_index": f.marks["stop"], "fault_clause": "D-DP-10",
                 "bug": "dma-after-stop"},
@@ -446,18 +535,23 @@ def faulty_two_divergences() -> tuple[Flow, list[dict[str, Any]]]:
 
 
 FAULTY: dict[str, tuple[str | None, Callable[[], tuple[Flow, list[dict[str, Any]]]], dict[str, Any]]] = {
-    # name: (catalogue bug, builder, model parameters the replay needs)
+    # name: (catalogue bug, builder, model parameters the replay needs besides compat=linux)
     "dma-after-stop": ("dma-after-stop", faulty_dma_after_stop, {}),
     "notify-after-stop": ("notify-after-stop", faulty_notify_after_stop, {}),
-    "set-while-running": ("set-while-running", faulty_set_while_running, {}),
     "parts-out-of-order": ("parts-out-of-order", faulty_parts_out_of_order, {}),
     "parts-missing-vq": ("parts-missing-vq", faulty_parts_missing_vq, {}),
     "mode-set-during-flr": ("mode-set-during-flr", faulty_mode_set_during_flr, {}),
     "stop-not-idempotent": ("stop-not-idempotent", faulty_stop_not_idempotent, {}),
-    "einval-side-effect": ("einval-side-effect", faulty_einval_side_effect, {}),
-    # a GET is the only way a capture shows the parts; answered during the FLR, or a hidden
-    # guest re-initialisation after it could explain any DEVICE_STATUS
-    "flr-keeps-parts": ("flr-keeps-parts", faulty_flr_keeps_parts, {"get_during_flr": "answer"}),
+    "ok-with-qualifier": ("ok-with-qualifier", faulty_ok_with_qualifier, {}),
+    "member-checked-first": ("member-checked-first", faulty_member_checked_first, {}),
+    "create-beyond-limit": ("create-beyond-limit", faulty_create_beyond_limit, {}),
+    "disabled-list-query": ("disabled-list-query", faulty_disabled_list_query, {}),
+    "owner-reset-keeps-objects": ("owner-reset-keeps-objects", faulty_owner_reset_keeps_objects, {}),
+    "query-ignores-modify": ("query-ignores-modify", faulty_query_ignores_modify, {}),
+    "pme-while-stopped": ("pme-while-stopped", faulty_pme_while_stopped, {}),
+    "bad-read-while-stopped": ("bad-read-while-stopped", faulty_bad_read_while_stopped, {}),
+    "mode-set-during-pm": ("mode-set-during-pm", faulty_mode_set_during_pm, {}),
+    "list-use-ignored": ("list-use-ignored", faulty_list_use_ignored, {}),
     # for --keep-going: a DMA write after the stop, then a second stop answered EBUSY
     "two-divergences": (None, faulty_two_divergences, {}),
 }
@@ -477,7 +571,7 @@ def write_all(out: Path = OUT) -> list[Path]:
 
     for name, build in REFERENCE.items():
         flow = build()
-        manifest["reference"][emit("linux", name, flow)] = {"events": len(flow.events), "params": {}}
+        manifest["reference"][emit("linux", name, flow)] = {"events": len(flow.events), "params": {"compat": COMPAT}}
     for name, (bug, build, params) in FAULTY.items():
         flow, divergences = build()
         for d in divergences:
@@ -485,7 +579,8 @@ def write_all(out: Path = OUT) -> list[Path]:
             d.setdefault("fault_index", d["index"])
             d.setdefault("fault_clause", d["clause"])
         manifest["faulty"][emit("faulty", name, flow)] = {
-            "events": len(flow.events), "bug": bug, "params": params, "divergences": divergences}
+            "events": len(flow.events), "bug": bug, "params": {"compat": COMPAT, **params},
+            "divergences": divergences}
     path = out / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     written.append(path)

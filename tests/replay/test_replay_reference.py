@@ -54,6 +54,20 @@ def test_reference_trace_replays_clean(name: str, ext: str) -> None:
 
 
 @pytest.mark.parametrize("name", REFERENCE)
+def test_reference_trace_under_the_strict_default_names_the_linux_relaxations(name: str) -> None:
+    """The flows are Linux's: without compat=linux the first Self capability command
+    (served without a Self LIST_USE) diverges, explained by T1b of the linux preset."""
+    assert MANIFEST["reference"][name]["params"] == {"compat": "linux"}
+    result = replay_file(TRACES / f"{name}.jsonl")
+    if result.verdict == "holds":
+        return
+    assert result.verdict == "violated"
+    explained = {r["id"] for r in result.violations[0].explained_by}
+    assert explained & {"T1a", "T1b"}, result.violations[0].message
+    assert all(r.get("preset") == "linux" for r in result.violations[0].explained_by)
+
+
+@pytest.mark.parametrize("name", REFERENCE)
 def test_reference_trace_replays_clean_through_pyshark(name: str) -> None:
     need_pyshark()
     result = replay_file(TRACES / f"{name}.pcapng", params=MANIFEST["reference"][name]["params"], reader="pyshark")
