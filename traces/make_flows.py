@@ -35,7 +35,7 @@ OUT = Path(__file__).resolve().parent
 SR, SELF = "SRIOV", "SELF"
 V = 1            # the VF's member id (VF index + 1)
 QUEUES = 2       # rx and tx of a virtio-net VF
-HEADER = TraceHeader(profile="virtio-1.4", members=(V,), queues=QUEUES, params={"objects": 4})
+HEADER = TraceHeader(profile="virtio-1.4", members=(V,), queues=QUEUES, params={"objects": 4, "compat": "linux"})
 T0 = 1_700_000_000_000_000_000
 
 # Every answer, DMA write and notification in these traces is produced by the software
