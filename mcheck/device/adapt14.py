@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcheck.device.virtio14 import (
+    FAMILIES,
     CAP_OPS,
     DEVICE_FEATURES,
     DRIVER_OK_STATUS,
@@ -23,6 +24,7 @@ from mcheck.device.virtio14 import (
 )
 from mcheck.device.virtq import QSIZE, avail_addr, desc_addr, used_addr
 from mcheck.trace.codec import Codec, opcode_words
+from models.virtio_opcodes import SELF_CLASSES, SRIOV_CLASSES
 
 PROFILE = "virtio-1.4"
 NEEDS_MODEL = True
@@ -33,15 +35,15 @@ FAULT_CLAUSES = ["D-DP-22", "D-DP-17", "D-DP-18", "D-DP-19"]
 LOOSE_BODY = {"DEV_PARTS_GET", "LIST_QUERY", "DEV_PARTS_METADATA_GET"}
 INTERNAL = {"fetch": "fetch", "complete": "complete", "used_notify": "notify", "config_notify": "config",
             "pme": "pme", "pci_read": "pci_read"}
+# driver or silent device steps the runner drives itself (the replay's hidden steps otherwise):
+# workload op -> model action
+DRIVEN = {"init": "driver_init", "fetch": "fetch"}
 GROUP_NAMES = {0: "SELF", 1: "SRIOV"}
 BAD_GROUP = 2
 STATUS_VALUE = {"reset": 0, "driver_ok": DRIVER_OK_STATUS}
 # the opcodes a LIST_USE sends for each enabled-set class of models/virtio_opcodes.py
-CLASS_OPCODES = {
-    0: {"base": LIST_OPS, "caps": LIST_OPS | CAP_OPS, "caps_nolist": CAP_OPS, "none": frozenset()},
-    1: {"base": LIST_OPS, "bundle": SRIOV_SUPPORTED, "bundle_nolist": SRIOV_SUPPORTED - LIST_OPS,
-        "linux": CAP_OPS | OBJ_OPS | PARTS_OPS, "none": frozenset()},
-}
+CLASS_OPCODES = {group: {cls: frozenset().union(*(FAMILIES[f] for f in fams)) for cls, fams in classes.items()}
+                 for group, classes in ((0, SELF_CLASSES), (1, SRIOV_CLASSES))}
 # `other` with the exact classes: a set that breaks the objects family (a device may refuse
 # it, D-GA-5); with the coarse classes `other` is every non-base set, and the one the suite
 # sends is the group's whole command set, so the commands behind it get exercised
@@ -52,6 +54,15 @@ OPAQUE_OPCODES = {"UNKNOWN": 0x3F}
 PARTS_TYPE = {"get": 0, "set": 1, "invalid": 7}
 METADATA_TYPE = {"SIZE": 0, "COUNT": 1, "LIST": 2, "invalid": 9}
 GET_TYPE = {"SELECTED": 0, "ALL": 1, "invalid": 9}
+
+
+def judge_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The suite's model with the replay's enabled-set classes (`replay_params`, sets=exact):
+    the walk runs on the coarse classes, the device's answers are judged on every class the
+    observation tells apart (a LIST_USE of the whole command set is `bundle`/`caps`, not
+    `other`, so a disabled opcode's refusal is checked exactly)."""
+    from models.virtio_1_4 import Virtio14
+    return {**params, **Virtio14.replay_params}
 
 
 def device_config(params: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +186,8 @@ def steps_of(codec: Codec, act: Any, queues: int, model: Any) -> list[tuple]:
         return [("inject", "member_reset", p["m"], 0)]
     if name == "owner_reset":
         return [("inject", "owner_reset", 0, 0)]
+    if name == "doorbell":   # a doorbell without a new buffer: accepted in any state, changes nothing
+        return [("inject", "doorbell", p["m"], p["q"])]
     if name == "reset_end":
         return []            # the emulator's member reset ends at once; the model catches up unseen
     if name == "driver_init":
@@ -215,6 +228,46 @@ FAULTS = ("flr", "reset", "pm")
 MEMBER_VARS = ("mode", "phase", "status", "pending", "avail", "inflight")
 
 
+# after these walk steps the admin refusals are sent again at states already probed: what the
+# device keeps (objects, parts, modes) may differ from what the model's state says
+EPOCH_ACTIONS = ("owner_reset", "flr_begin", "driver_reset", "mode_set", "pm_begin")
+
+
+def observe_state(b: Any, t: Any, y: int) -> None:
+    """After a walk step that changed the state: read each member's parts where an object
+    allows a GET (a self-loop), so what the step did to the parts is seen."""
+    for m in range(1, b.model.params.as_dict()["members"] + 1):
+        for oid in range(b.model.params.as_dict().get("objects", 1)):
+            a = b.find(y, "parts_get", m=m, oid=oid, type="ALL")
+            if a is not None and b.model.actions[a].event.get("ok") and b.steps[a](y) == y:
+                b.take(t, a)
+                break
+
+
+def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
+    """One test per enabled-set class of the exact classes (the walk runs on the coarse
+    ones, where every non-base set is `other`): from power-on, a LIST_USE of that class,
+    then every command the model must refuse there (a disabled LIST_QUERY included)."""
+    from mcheck.device.gen import Builder
+    from mcheck.model.registry import load_model
+    exact = load_model(model.name, judge_params(params))
+    b = Builder(exact, __import__(__name__, fromlist=["x"]))
+    x0 = b.layout.pack(exact.initial[0])
+    tests = []
+    for a in b.by_name.get("list_use", ()):
+        act = exact.actions[a]
+        if not act.event.get("ok") or act.params["bitmap"] in ("base", "other"):
+            continue
+        y = b.steps[a](x0)
+        if y is None or y == x0:
+            continue
+        t = b.new(f"sets-g{act.params['group']}-{act.params['bitmap']}", "sets")
+        b.take(t, a)
+        b.admin_probe(t, y)
+        tests.append(t)
+    return tests
+
+
 def _observe_after(b: Any, t: Any, y: int, m: int) -> None:
     """After a fault: probe the device actions, then read the member's parts if an object allows."""
     b.probe(t, y)
@@ -225,8 +278,10 @@ def _observe_after(b: Any, t: Any, y: int, m: int) -> None:
 
 
 def _held_mode_set(b: Any, x: int, m: int, begin: str, end: str) -> Any:
-    """A fault `begin` .. `end` with a DEV_MODE_SET(stop) sent during it: answered at once if
-    it fails validation, else held until the end (D-DP-17/19)."""
+    """A fault `begin` .. `end` with a DEV_MODE_SET(stop) sent during it, always as a held
+    command: the model holds it until the end (D-DP-17/18/19) unless it fails validation,
+    when it may be answered at once; either way the device must answer it by the end. The
+    runner judges when and what the device answers through the replay."""
     a_begin = b.find(x, begin, m=m)
     if a_begin is None:
         return None
@@ -234,22 +289,18 @@ def _held_mode_set(b: Any, x: int, m: int, begin: str, end: str) -> Any:
     def plan(t: Any) -> None:
         b.take(t, a_begin)
         y = b.steps[a_begin](x)
-        a_now = b.find(y, "mode_set", m=m, flags=1)
-        if a_now is not None:            # answered at once (a validation failure)
-            b.take(t, a_now)
+        any_stop = b.by_label[("mode_set", (("flags", 1), ("m", m)))][0]
+        b.hold(t, any_stop, command_bytes(b.codec, b.model.actions[any_stop], b.queues, b.model), tag=1)
+        t.holds = True
+        a_now = b.find(y, "mode_set", m=m, flags=1)     # answered at once (a validation failure)
+        if a_now is not None:
             y = b.steps[a_now](y)
-            a_end = b.find(y, end, m=m)
-            b.take(t, a_end)
-            y = b.steps[a_end](y)
-        else:                            # held until the fault ends
-            any_stop = b.by_label[("mode_set", (("flags", 1), ("m", m)))][0]
-            b.hold(t, any_stop, command_bytes(b.codec, b.model.actions[any_stop], b.queues, b.model), tag=1)
-            t.holds = True
-            a_end = b.find(y, end, m=m)
-            b.take(t, a_end)
-            y = b.steps[a_end](y)
-            a_ans = b.find(y, "mode_set", m=m, flags=1)
-            b.complete(t, a_ans, tag=1)
+        a_end = b.find(y, end, m=m)
+        b.take(t, a_end)
+        y = b.steps[a_end](y)
+        a_ans = a_now if a_now is not None else b.find(y, "mode_set", m=m, flags=1)
+        b.complete(t, a_ans, tag=1)
+        if a_now is None:
             y = b.steps[a_ans](y)
         _observe_after(b, t, y, m)
     return plan

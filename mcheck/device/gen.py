@@ -103,6 +103,9 @@ class Builder:
             self.by_label.setdefault((a.name, tuple(sorted((k, v) for k, v in a.params.items() if k != "outcome"))), []).append(a.index)
         for lst in self.by_label.values():   # `find` prefers the answer a device can be led to: success, no warning
             lst.sort(key=lambda a: _preference(model.actions[a].event))
+        self.admin_labels = [(label, lst) for label, lst in self.by_label.items()
+                             if all(model.actions[a].event is not None and model.actions[a].event.get("kind") == "admin"
+                                    for a in lst)]
         self.by_name: dict[str, list[int]] = {}
         for (name, _), lst in self.by_label.items():
             self.by_name.setdefault(name, []).extend(lst)
@@ -193,6 +196,20 @@ class Builder:
             elif y == x:
                 self.step_note(t, op, member, arg, True, self.blame(t, list(act.guards)))
                 t.probes += 1
+
+    def admin_probe(self, t: TestCase, x: int) -> None:
+        """Send every admin command the model must refuse in packed state x (no successful
+        answer is enabled, every permitted answer leaves the state as it is), with its
+        first permitted answer: a device that accepts one, or refuses it the wrong way,
+        fails wherever the walk happens to have covered that answer's instance."""
+        for (_name, _params), lst in self.admin_labels:
+            enabled = [a for a in lst if self.steps[a](x) is not None]
+            if not enabled or any(self.model.actions[a].event.get("ok") for a in enabled):
+                continue
+            if any(self.steps[a](x) != x for a in enabled):
+                continue
+            self.take(t, enabled[0])
+            t.probes += 1
 
     def find(self, x: int, name: str, **params: Any) -> int | None:
         """The enabled action instance `name(params)` in state x (any outcome, successful
@@ -336,6 +353,8 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
     tests: list[TestCase] = []
     probed: set[int] = set()
     runs = instance_walk(exp.edges, start)
+    replayed = hasattr(adapter, "DRIVEN")     # the runner judges every step through the replay
+    epoch = 0
     chunks = [run[i : i + run_length] for run in runs for i in range(0, len(run), run_length)]
     for n, chunk in enumerate(chunks, 1):
         t = b.new(f"walk-{n:03d}", "walk")
@@ -343,11 +362,26 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
         for _u, a, v in tree_path(exp, chunk[0][0]):
             b.take(t, a, states[v])
         for i, (u, a, v) in enumerate(chunk):
-            if u not in probed and (i == 0 or chunk[i - 1][2] == u):
-                probed.add(u)
-                b.probe(t, states[u])
+            if i == 0 or chunk[i - 1][2] == u:
+                if replayed:
+                    # device work the model forbids here, wherever the walk arrives: what the
+                    # device holds (fetched buffers, its mode) may differ from the walk's state
+                    if i == 0 or chunk[i - 1][0] != u:
+                        b.probe(t, states[u])
+                    if (u, epoch) not in probed:
+                        probed.add((u, epoch))
+                        b.admin_probe(t, states[u])
+                elif u not in probed:
+                    probed.add(u)
+                    b.probe(t, states[u])
             b.take(t, a, states[v])
+            if replayed and u != v:
+                if model.actions[a].name in b.adapter.EPOCH_ACTIONS:
+                    epoch += 1            # the device may keep what the model forgot: probe again
+                b.adapter.observe_state(b, t, states[v])
         tests.append(t)
+    if replayed and hasattr(adapter, "class_tests"):
+        tests += adapter.class_tests(model, params)
     if faults:
         # the first fault tests that hold a command go right after the first walk, so a
         # --fail-fast run finds a device that answers during an FLR early
@@ -409,6 +443,10 @@ def fault_tests(model: LoadedModel, b: Builder, exp: Any, points: list[tuple[int
             t.clauses.update(adapter.FAULT_CLAUSES)
             for _u, a, v in tree_path(exp, sid):
                 b.take(t, a, exp.states[v])
+            if kind == adapter.FAULTS[0]:          # the fault point's state, probed once
+                b.probe(t, x)
+                if hasattr(b.adapter, "DRIVEN"):
+                    b.admin_probe(t, x)
             plan(t)
             tests.append(t)
     return tests

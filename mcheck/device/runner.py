@@ -24,6 +24,7 @@ from typing import Any
 
 from mcheck.device.backend import DeviceError, batch_of
 from mcheck.model.build import LoadedModel
+from mcheck.model.evaluate import evaluate
 from mcheck.replay.engine import UNEXPLAINED, Replayer, divergence_violation
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import AdminCommand, AdminComplete
@@ -126,6 +127,8 @@ def _request_of(ev: Any) -> tuple | None:
 
 def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_config: dict[str, Any]) -> Outcome:
     """Send the test's driver-side requests (pipelined), then judge the answers in order."""
+    if hasattr(judge.adapter, "DRIVEN"):
+        return run_test_replayed(backend, judge, events, name, device_config)
     codec = judge.codec
     loose = judge.adapter.LOOSE_BODY
     out = Outcome(name=name, passed=True)
@@ -236,5 +239,200 @@ def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_co
             clauses = judge.expected_clauses(src) if src is not None and src.KIND == "admin" else []
         why = f" ({explain[step]})" if step in explain else ""
         fail.append(Failure(step, f"replay against the model: {message}{why}", clauses))
+    out.passed = not fail
+    return out
+
+
+def _member_of(codec: Codec, readable: bytes) -> int | None:
+    try:
+        return codec.decode_command(readable).member
+    except Exception:  # noqa: BLE001 - an undecodable command names no member
+        return None
+
+
+FAULT_BEGIN = {"flr_begin": "flr", "pm_begin": "pm"}
+FAULT_END = {"flr_end": "flr", "pm_end": "pm"}
+
+
+def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
+                      device_config: dict[str, Any]) -> Outcome:
+    """Send the test's driver-side requests (pipelined), then judge everything the device did
+    through the model's replay, step by step (adapters with `DRIVEN`, virtio-1.4):
+
+    - every admin answer, DMA write, notification, PME and PCI read is an observed event of
+      the replay, in the order it happened; a held command's answer is observed when the
+      device gives it;
+    - a command the device holds is a failure only when it is held outside a fault, or not
+      answered when its member's fault ends (D-DP-17/18/19); one answered during a fault is
+      judged by the replay (the model holds MODE_SET and SET: answering them there diverges);
+    - a driver or silent device step (`DRIVEN`: init, fetch) the device did narrows the
+      replay's candidate states to those after it; if no candidate state allows it, that is
+      the failure. A step the device declines is not a failure: device work is never
+      required at a given moment, and the test's later steps are judged from the states the
+      device's actual answers leave, not from the walk's choice.
+    The test's expected answers only explain a divergence."""
+    codec = judge.codec
+    adapter = judge.adapter
+    model = judge.model
+    loose = adapter.LOOSE_BODY
+    hold_clauses = list(adapter.HOLD_CLAUSES)
+    out = Outcome(name=name, passed=True)
+    fail = out.failures
+    observed = out.observed
+    plan = [(ev, _request_of(ev)) for ev in events]
+    try:
+        backend.power_on(device_config)
+        answers = iter(batch_of(backend, [r[:4] for _, r in plan if r is not None]))
+    except DeviceError as exc:
+        fail.append(Failure(-1, str(exc), []))
+        out.passed = False
+        return out
+
+    r = judge.replayer
+    for k, v in judge._fresh.items():
+        setattr(r, k, copy.copy(v))
+    r.hidden = [a for a in r.hidden if model.actions[a].name not in adapter.DRIVEN.values()
+                and (model.actions[a].event is None)]
+    broken = False                                   # the replay diverged: later events are not judged
+    explain: dict[int, str] = {}                     # test step -> how the answer differs from the example
+    expected_of: dict[int, bytes] = {}               # test step -> the suite's example answer
+    held: dict[int, dict[str, Any]] = {}             # backend tag -> held command
+    in_fault: dict[int, set[str]] = {}               # member -> faults in progress
+    work_clauses: dict[int, list[str]] = {}          # test step -> the clauses the suite names for it
+    btag = getattr(backend, "tag", 0) - sum(1 for _, q in plan if q is not None and q[0] == "submit")
+    for ev in events:
+        if ev.KIND == "complete":
+            src = next((e for e in events if e.KIND == "submit" and e.tag == ev.tag), None)
+            if src is not None:
+                expected_of[src.index] = ev.writable
+
+    def diverged(step: int, what: str, clauses: list[str]) -> None:
+        nonlocal broken
+        broken = True
+        fail.append(Failure(step, what, clauses))
+
+    def feed(step: int, ev: Any, work: str | None = None, during: bool = False) -> None:
+        """One observed event into the replay."""
+        observed.append(ev)
+        if broken:
+            return
+        obs = judge.observe(ev)
+        if obs is None:
+            return
+        n = len(observed) - 1
+        if r.advance(obs, n):
+            return
+        d = r.explain(obs, n, ev.timestamp)
+        v = divergence_violation(model, r, d)
+        clauses = [c for c in d.clauses if c != UNEXPLAINED]
+        if ev.KIND == "admin":
+            src = next((e for e in events if e.index == step), None)
+            if not clauses and src is not None and src.KIND == "admin":
+                clauses = judge.expected_clauses(src)
+            if during:
+                clauses = sorted(set(clauses) | set(hold_clauses))
+                what = (f"{_cmd(codec, ev.readable)}: device answered {_status(codec, ev.writable)} during the "
+                        f"member's FLR/reset/PM transition; the model holds it until the fault ends "
+                        f"(replay: {v.message})")
+            else:
+                why = f" ({explain[step]})" if step in explain else ""
+                what = f"replay against the model: {v.message}{why}"
+        elif work is not None:
+            what = f"{work}: the device did it, no state the model allows here permits it ({v.message})"
+            if not clauses:       # guards without clauses: the test's blame (what set what this needs)
+                clauses = list(work_clauses.get(step, []))
+        else:
+            what = f"replay against the model: {v.message}"
+        diverged(step, what, clauses)
+
+    def collect(step: int, evs: list[Any], work: str | None = None) -> None:
+        for dev in evs:
+            if isinstance(dev, AdminComplete):
+                h = held.pop(dev.tag, None)
+                if h is None:
+                    continue
+                want = expected_of.get(h["step"])
+                if want is not None:
+                    compare(h["step"], h["readable"], dev.writable, want)
+                feed(h["step"], AdminCommand(index=len(observed), timestamp=dev.timestamp, readable=h["readable"],
+                                             writable=dev.writable, codec=codec))
+            else:
+                feed(step, dev, work)
+
+    def compare(step: int, readable: bytes, got: bytes, want: bytes) -> None:
+        cname = codec.decode_command(readable).name
+        same = got[:4] == want[:4] if cname in loose else got == want
+        if not same:
+            detail = "" if got[:4] != want[:4] else f" (result bytes differ: {got.hex()} vs {want.hex()})"
+            explain[step] = (f"{_cmd(codec, readable)}: device answered {_status(codec, got)}, "
+                             f"the suite's example answer is {_status(codec, want)}{detail}")
+
+    def driven(step: int, op: str, m: int, q: int) -> None:
+        """The device did driver/silent step `op`: the candidates become the states after it."""
+        if broken:
+            return
+        acts = [a for a in model.actions if a.name == adapter.DRIVEN[op] and adapter.work_matches(a, m, q)]
+        closed = r._close(r.candidates).states
+        nxt = frozenset(y for a in acts for x in closed if (y := r.steps[a.index](x)) is not None)
+        if nxt:
+            r.candidates = nxt
+            return
+        refusing: set[str] = set()
+        for a in acts:
+            for x in list(closed)[:64]:
+                values = r.layout.unpack(x)
+                refusing.update(c for g in a.guards if not evaluate(g.cond, values) for c in g.clauses)
+        diverged(step, f"workload step {op} member {m} queue {q}: the device did it, no state the model allows "
+                       "here permits it", sorted(refusing) or list(work_clauses.get(step, [])))
+
+    for ev, req in plan:
+        step = ev.index
+        if req is None:
+            continue
+        answer, devs = next(answers)
+        out.steps += 1
+        if req[0] == "work":
+            want = req[4]
+            op, m, q = want["op"], want["member"], want["queue"]
+            label = f"workload step {op} member {m} queue {q}"
+            work_clauses[step] = want.get("clauses") or []
+            if answer and op in adapter.DRIVEN:
+                driven(step, op, m, q)
+            collect(step, devs, label if answer else None)
+        elif req[0] == "inject":
+            kind, m = req[1], req[2]
+            if answer:
+                feed(step, ev)
+                if kind in FAULT_BEGIN:
+                    in_fault.setdefault(m, set()).add(FAULT_BEGIN[kind])
+                for h in held.values():
+                    if h["member"] == m and (FAULT_END.get(kind) in h["faults"] or kind == "member_reset"):
+                        h["ended"] = step
+                if kind in FAULT_END:
+                    in_fault.get(m, set()).discard(FAULT_END[kind])
+            collect(step, devs)
+        else:
+            out.commands += 1
+            btag += 1
+            collect(step, devs)
+            m = _member_of(codec, ev.readable)
+            faults = set(in_fault.get(m, ())) if m is not None else set()
+            if answer is None:
+                held[btag] = {"readable": ev.readable, "step": step, "member": m, "faults": faults, "ended": None}
+                if not faults and not broken:
+                    diverged(step, f"{_cmd(codec, ev.readable)}: device held the command outside any fault; "
+                                   "the model answers it at once",
+                             judge.expected_clauses(ev) if ev.KIND == "admin" else hold_clauses)
+            else:
+                if ev.KIND == "admin":
+                    compare(step, ev.readable, answer, ev.writable)
+                elif step in expected_of:
+                    compare(step, ev.readable, answer, expected_of[step])
+                feed(step, AdminCommand(index=len(observed), timestamp=ev.timestamp, readable=ev.readable,
+                                        writable=answer, codec=codec), during=bool(faults))
+    for h in held.values():
+        if h["ended"] is not None and not broken:
+            diverged(h["step"], f"{_cmd(codec, h['readable'])}: the device did not answer the held command when "
+                                f"the fault ended (step {h['ended']})", hold_clauses)
     out.passed = not fail
     return out
