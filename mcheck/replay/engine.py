@@ -166,6 +166,11 @@ def _frozen(observed: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(observed.items())
 
 
+# variants (bug, relaxation, preset) built for one model configuration, shared by every
+# replay in the process: building a model is the slow part of explaining a divergence
+_VARIANTS: dict[tuple[Any, ...], Any] = {}
+VARIANT_LIMIT = 128
+
 CACHE_LIMIT = 50_000       # cached (candidate set, observed event) steps; cleared when full
 CACHE_WEIGHT = 2_000_000   # ... or when they hold this many states in all
 
@@ -356,6 +361,10 @@ class Replayer:
         """The model rebuilt with `extra` on top of the current parameters (cached under
         `key`) and its steps; None when it cannot be built or its state layout differs."""
         if key not in self._variants:
+            shared = (type(self.model.model), tuple(sorted(self.model.params.as_dict().items())), key)
+            if shared in _VARIANTS:
+                self._variants[key] = _VARIANTS[shared]
+                return self._variants[key]
             current = self.model.params.as_dict()
             compat = next((p for p in type(self.model.model).declared_params() if p.name == COMPAT), None)
             if compat is not None and current.get(COMPAT) not in compat.choices:
@@ -370,6 +379,9 @@ class Replayer:
                 self._variants[key] = None
             else:
                 self._variants[key] = (loaded, step_functions(loaded, self.layout))
+            if len(_VARIANTS) >= VARIANT_LIMIT:
+                _VARIANTS.clear()
+            _VARIANTS[shared] = self._variants[key]
         return self._variants[key]
 
     def _variant(self, bug: str) -> tuple[LoadedModel, list[Any], list[Any]] | None:

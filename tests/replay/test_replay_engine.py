@@ -10,73 +10,66 @@ import pytest
 from mcheck.replay import replay_file
 from mcheck.trace.events import DmaWrite, FlrBegin, FlrEnd
 
-from ._support import TRACES, flows, write
+from ._support import MANIFEST, TRACES, Hand, flows, write
 
 F = flows()
 
 
-def _source(**kw):
-    f = F.Flow()
-    f.r0()
-    f.r1_precopy(rounds=0)
-    return f
+STOP, RESUME = {"flags": 0x01}, {"flags": 0x00}
+SET_RECORD = {"obj_id": 0, "parts": [{"type": "DEVICE_STATUS", "flags": 0, "value": 0}]}
 
 
 @pytest.mark.parametrize("ext", [".jsonl", ".pcapng"])
 def test_missing_completion_matches_any_answer(tmp_path: Path, ext: str) -> None:
-    f = _source()
-    f.stop(complete=False)                # lost completion: the stop may or may not have happened
-    f.meta_size(0)
-    f.get_all(0)
-    f.obj_destroy(0)
-    f.parts_set(0, complete=False)        # on no object, while maybe running: any answer will do
-    f.resume()
-    f.io(1)
-    result = replay_file(write(f, tmp_path / f"lost{ext}"))
+    h = Hand().bring_up()
+    h.admin("DEV_MODE_SET", STOP, complete=False)     # lost completion: the stop may or may not have happened
+    h.admin("RESOURCE_OBJ_DESTROY", {"obj_id": 0})
+    h.admin("DEV_PARTS_SET", SET_RECORD, complete=False)   # on no object, maybe running: any answer will do
+    h.admin("DEV_MODE_SET", RESUME)
+    h.side(DmaWrite, member=1, address=0x1000, length=8)
+    result = replay_file(h.write(tmp_path / f"lost{ext}"))
     assert result.verdict == "holds", [v.message for v in result.violations]
 
 
 def test_missing_completion_of_a_command_the_device_defers(tmp_path: Path) -> None:
     """A MODE_SET sent during an FLR has no answer yet when the capture ends: fine."""
-    f = _source()
-    f.side(FlrBegin, member=F.V)
-    f.stop(complete=False)
-    result = replay_file(write(f, tmp_path / "deferred.jsonl"))
+    h = Hand().bring_up()
+    h.side(FlrBegin, member=1)
+    h.admin("DEV_MODE_SET", STOP, complete=False)
+    result = replay_file(h.write(tmp_path / "deferred.jsonl"))
     assert result.verdict == "holds", [v.message for v in result.violations]
 
 
 def test_a_completed_command_still_needs_an_allowed_answer(tmp_path: Path) -> None:
-    f = _source()
-    f.parts_set(0, status="OK")   # a GET object, and the member runs
-    result = replay_file(write(f, tmp_path / "bad.jsonl"))
+    h = Hand().bring_up()
+    h.admin("DEV_PARTS_SET", SET_RECORD)   # on a GET object: the device must refuse it (I-DP-1)
+    result = replay_file(h.write(tmp_path / "bad.jsonl"))
     assert result.verdict == "violated"
 
 
 @pytest.mark.parametrize("ext", [".jsonl", ".pcapng"])
 def test_split_records_join_at_the_completion(tmp_path: Path, ext: str) -> None:
     """R6: a MODE_SET that arrives during the FLR is answered after it ends (D-DP-17)."""
-    f = _source()
-    f.stop()
-    f.meta_size(0)
-    f.get_all(0)
-    f.side(FlrBegin, member=F.V)
-    f.submit(7, "DEV_MODE_SET", F.SR, F.V, {"flags": 0x01})
-    f.side(FlrEnd, member=F.V)
-    f.complete(7, "DEV_MODE_SET")
-    f.obj_destroy(0)
-    f.resume()
-    result = replay_file(write(f, tmp_path / f"split{ext}"))
+    h = Hand().bring_up()
+    h.admin("DEV_MODE_SET", STOP)
+    h.side(FlrBegin, member=1)
+    h.submit(7, "DEV_MODE_SET", STOP)
+    h.side(FlrEnd, member=1)
+    h.complete(7, "DEV_MODE_SET")
+    h.admin("RESOURCE_OBJ_DESTROY", {"obj_id": 0})
+    h.admin("DEV_MODE_SET", RESUME)
+    result = replay_file(h.write(tmp_path / f"split{ext}"))
     assert result.verdict == "holds", [v.message for v in result.violations]
 
 
 @pytest.mark.parametrize("ext", [".jsonl", ".pcapng"])
 def test_split_record_answered_during_the_flr_is_flagged_at_its_completion(tmp_path: Path, ext: str) -> None:
-    f = _source()
-    f.side(FlrBegin, member=F.V)
-    f.submit(7, "DEV_MODE_SET", F.SR, F.V, {"flags": 0x01})
-    done = f.complete(7, "DEV_MODE_SET")
-    f.side(FlrEnd, member=F.V)
-    result = replay_file(write(f, tmp_path / f"split-early{ext}"))
+    h = Hand().bring_up()
+    h.side(FlrBegin, member=1)
+    h.submit(7, "DEV_MODE_SET", STOP)
+    done = h.complete(7, "DEV_MODE_SET")
+    h.side(FlrEnd, member=1)
+    result = replay_file(h.write(tmp_path / f"split-early{ext}"))
     assert [v.event_index for v in result.violations] == [done]
     assert "D-DP-17" in result.violations[0].clauses
 
@@ -88,7 +81,8 @@ def test_truncated_pcapng_reports_the_divergences_before_the_damage(tmp_path: Pa
     cut.write_bytes(data[:-10])
     result = replay_file(cut, keep_going=keep_going)
     assert result.verdict == "error" and result.exit_code == 2
-    expected = [33, 37] if keep_going else [33]
+    two = [d["index"] for d in MANIFEST["faulty"]["faulty/two-divergences"]["divergences"]]
+    expected = two if keep_going else two[:1]
     assert [v.event_index for v in result.violations] == expected
     assert any("trace damaged after" in n and "byte offset" in n for n in result.notes)
 

@@ -109,8 +109,8 @@ def test_real_traces_replay_as_tests(tmp_path):
     """With the real replayer: a Linux-flow capture passes, a faulty one fails with its divergence."""
     import shutil
     shutil.copy(REPO / "traces" / "linux" / "r1-precopy-source.pcapng", tmp_path / "good.pcapng")
-    shutil.copy(REPO / "traces" / "faulty" / "set-while-running.jsonl", tmp_path / "faulty.jsonl")
+    shutil.copy(REPO / "traces" / "faulty" / "mode-set-during-flr.jsonl", tmp_path / "faulty.jsonl")
     done = run_pytest(tmp_path, {}, "--mcheck-replay")
     assert "1 failed, 1 passed" in done.stdout, done.stdout[-2000:]
     assert "FAILED faulty.jsonl::faulty.jsonl" in done.stdout
-    assert "DIVERGENCE at event 12" in done.stdout and "D-DP-4" in done.stdout
+    assert "DIVERGENCE at event 35" in done.stdout and "D-DP-17" in done.stdout
