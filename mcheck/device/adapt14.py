@@ -223,7 +223,7 @@ def observe_wrapper(model: Any):
     return observe
 
 
-FAULTS = ("flr", "reset", "pm")
+FAULTS = ("flr", "reset", "pm", "owner", "modes")
 # the model's per-member variables: a fault point is a distinct view of them (gen.fault_points)
 MEMBER_VARS = ("mode", "phase", "status", "pending", "avail", "inflight")
 
@@ -273,6 +273,14 @@ def _observe_after(b: Any, t: Any, y: int, m: int) -> None:
     b.probe(t, y)
     for oid in range(b.model.params.as_dict().get("objects", 1)):
         a = b.find(y, "parts_get", m=m, oid=oid, type="ALL")
+        if a is None or not b.model.actions[a].event.get("ok"):
+            # a SET object: turned into a GET object (MODIFY) so the parts can be read
+            a_mod = b.find(y, "obj_modify", m=m, oid=oid, kind="get")
+            if a_mod is None or not b.model.actions[a_mod].event.get("ok"):
+                continue
+            b.take(t, a_mod)
+            y = b.steps[a_mod](y)
+            a = b.find(y, "parts_get", m=m, oid=oid, type="ALL")
         if a is not None and b.model.actions[a].event.get("ok"):
             b.take(t, a)
 
@@ -306,8 +314,63 @@ def _held_mode_set(b: Any, x: int, m: int, begin: str, end: str) -> Any:
     return plan
 
 
+def _owner_reset_plan(b: Any, x: int, m: int) -> Any:
+    """An owner reset, then the SR-IOV group's commands enabled again: every command the
+    model must refuse then (the member's objects are gone, D-RO-8), and the member's parts."""
+    a_reset = b.find(x, "owner_reset")
+    if a_reset is None:
+        return None
+
+    def plan(t: Any) -> None:
+        b.take(t, a_reset)
+        y = b.steps[a_reset](x)
+        for group in (0, 1):
+            a_use = next((a for a in b.by_name.get("list_use", ()) if b.model.actions[a].params["group"] == group
+                          and b.model.actions[a].params["bitmap"] != "base" and b.model.actions[a].event.get("ok")
+                          and b.steps[a](y) is not None), None)
+            if a_use is not None:
+                b.take(t, a_use)
+                y = b.steps[a_use](y)
+        b.admin_probe(t, y)
+        _observe_after(b, t, y, m)
+    return plan
+
+
+def _modes_plan(b: Any, x: int, m: int) -> Any:
+    """DEV_MODE_SET stop (where the model lets it succeed), then resume: the fetched
+    buffers are written back by the stop (D-DP-10/11), SET parts take effect at the resume
+    (I-DP-5); then probes and the member's parts."""
+    a_stop = b.find(x, "mode_set", m=m, flags=1)
+    if a_stop is None or not b.model.actions[a_stop].event.get("ok"):
+        return None
+
+    def plan(t: Any) -> None:
+        b.take(t, a_stop)
+        y = b.steps[a_stop](x)
+        b.probe(t, y)
+        # parts written while stopped that differ from those in effect: applied at the resume
+        current = b.model.decode_state(b.layout.unpack(y))[f"status[{m}]"]
+        other = "driver_ok" if current == "reset" else "reset"
+        for oid in range(b.model.params.as_dict().get("objects", 1)):
+            a_set = b.find(y, "parts_set", m=m, oid=oid, snapshot=other)
+            if a_set is not None and b.model.actions[a_set].event.get("ok"):
+                b.take(t, a_set)
+                y = b.steps[a_set](y)
+                break
+        a_resume = b.find(y, "mode_set", m=m, flags=0)
+        if a_resume is not None and b.model.actions[a_resume].event.get("ok"):
+            b.take(t, a_resume)
+            y = b.steps[a_resume](y)
+        _observe_after(b, t, y, m)
+    return plan
+
+
 def fault_plan(b: Any, x: int, m: int, kind: str):
     """The inputs of a fault test at packed state x for member m, or None if the fault cannot happen there."""
+    if kind == "owner":
+        return _owner_reset_plan(b, x, m)
+    if kind == "modes":
+        return _modes_plan(b, x, m)
     if kind == "flr":
         return _held_mode_set(b, x, m, "flr_begin", "flr_end")
     if kind == "pm":

@@ -352,8 +352,15 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
     b = Builder(model, adapter)
     tests: list[TestCase] = []
     probed: set[int] = set()
-    runs = instance_walk(exp.edges, start)
     replayed = hasattr(adapter, "DRIVEN")     # the runner judges every step through the replay
+    if replayed:
+        runs = instance_walk(exp.edges, start)
+    else:
+        # a runner that judges by the walk's own states (draft-v1) walks every distinct
+        # transition: the walk covers each edge as if it were its own instance
+        edges = list(exp.edges)
+        runs = [[(u, edges[k][2], v) for u, k, v in run]
+                for run in instance_walk([(u, v, k) for k, (u, v, _a) in enumerate(edges)], start)]
     epoch = 0
     chunks = [run[i : i + run_length] for run in runs for i in range(0, len(run), run_length)]
     for n, chunk in enumerate(chunks, 1):

@@ -60,7 +60,8 @@ class Judge:
         self.observe: Callable[[Any], Any] = adapter.observe_wrapper(model)
         # the replayer's state right after construction; restored before every test, so the
         # generated step code is built once whatever per-run fields the replayer keeps
-        self._fresh = {k: copy.copy(v) for k, v in vars(self.replayer).items()}
+        # (the explanation's built bug variants are kept: they depend on the model only)
+        self._fresh = {k: copy.copy(v) for k, v in vars(self.replayer).items() if k not in ("_variants", "_safe")}
 
     def expected_clauses(self, event: Any) -> list[str]:
         """Clauses of the model actions that emit this (expected) event."""

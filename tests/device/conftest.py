@@ -17,6 +17,16 @@ def suite14(tmp_path_factory):
     return out, suite
 
 
+@pytest.fixture(scope="session")
+def suite14_linux(tmp_path_factory):
+    """The virtio-1.4 suite generated with the Linux preset (-p compat=linux), generated once."""
+    from mcheck.device.gen import generate, write_suite
+    out = tmp_path_factory.mktemp("suite14linux")
+    suite = generate("virtio-1.4", {"members": 1, "compat": "linux"})
+    write_suite(suite, out)
+    return out, suite
+
+
 @pytest.fixture
 def emulator(tmp_path):
     """Start emulators as real processes on Unix sockets in tmp_path; stopped at the end."""

@@ -8,7 +8,7 @@ import sys
 from mcheck.device.backend import EmulatorBackend
 from mcheck.device.killmatrix import start_emulator, stop_emulator
 from mcheck.device.replay_backend import backend_replay
-from mcheck.device.virtio14 import SUPPORTED
+from mcheck.device.virtio14 import SELF_SUPPORTED, SRIOV_SUPPORTED
 from mcheck.trace.codec import opcode_words
 from mcheck.model.registry import load_model
 from mcheck.replay.engine import replay_events
@@ -17,9 +17,13 @@ from mcheck.trace.io import read_trace
 
 def _bring_up(b: EmulatorBackend) -> None:
     c = b.codec
-    assert b.submit(c.encode_command("LIST_USE", "SRIOV", 0, {"opcodes": opcode_words(SUPPORTED)}))[:2] == b"\0\0"
-    b.submit(c.encode_command("DRIVER_CAP_SET", "SELF", 0, {"id": 0, "get_parts_limit": 1, "set_parts_limit": 1}))
-    b.submit(c.encode_command("RESOURCE_OBJ_CREATE", "SRIOV", 1, {"obj_id": 0, "parts_type": 0}))
+    # each group's commands are enabled by its own LIST_USE (D-GA-9): Self the capability
+    # commands, SR-IOV the dev-parts bundle
+    assert b.submit(c.encode_command("LIST_USE", "SELF", 0, {"opcodes": opcode_words(SELF_SUPPORTED)}))[:2] == b"\0\0"
+    assert b.submit(c.encode_command("LIST_USE", "SRIOV", 0, {"opcodes": opcode_words(SRIOV_SUPPORTED)}))[:2] == b"\0\0"
+    assert b.submit(c.encode_command("DRIVER_CAP_SET", "SELF", 0,
+                                     {"id": 0, "get_parts_limit": 1, "set_parts_limit": 1}))[:2] == b"\0\0"
+    assert b.submit(c.encode_command("RESOURCE_OBJ_CREATE", "SRIOV", 1, {"obj_id": 0, "parts_type": 0}))[:2] == b"\0\0"
 
 
 def test_two_clients_share_one_device_and_the_capture_replays_clean(tmp_path):
@@ -50,7 +54,7 @@ def test_two_clients_share_one_device_and_the_capture_replays_clean(tmp_path):
         stop_emulator(proc)
     trace = read_trace(cap, join=True)
     events = list(trace.events)
-    assert [e.KIND for e in events].count("admin") == 5
+    assert [e.KIND for e in events].count("admin") == 6
     outcome = replay_events(load_model("virtio-1.4", {"members": 2}), iter(events))
     assert outcome.result.verdict == "holds", outcome.result.violations[:1]
 
