@@ -156,11 +156,10 @@ class Demo:
 
     def run_v14(self, src: Host, dst: Host, pages: int) -> None:
         from mcheck.device.adapt14 import snapshot_parts  # noqa: F401 - the record comes from the source
-        from mcheck.device.virtio14 import SUPPORTED
-        from mcheck.trace.codec import opcode_words
         for h in (src, dst):                                        # R0: PF bring-up
-            ops = h.cmd("LIST_QUERY", "SRIOV", {}, member=0).fields.get("opcodes", [])
-            h.cmd("LIST_USE", "SRIOV", {"opcodes": [w & v for w, v in zip(ops, opcode_words(SUPPORTED))]}, member=0)
+            for group in ("SELF", "SRIOV"):      # each group's commands enabled by its own LIST_USE (D-GA-9)
+                ops = h.cmd("LIST_QUERY", group, {}, member=0).fields.get("opcodes", [])
+                h.cmd("LIST_USE", group, {"opcodes": ops}, member=0)
             h.cmd("CAP_ID_LIST_QUERY", "SELF", {}, member=0)
             lim = h.cmd("DEVICE_CAP_GET", "SELF", {"id": 0}, member=0).fields
             m = min(lim.get("get_parts_limit", 1), lim.get("set_parts_limit", 1))

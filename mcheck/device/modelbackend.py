@@ -25,6 +25,8 @@ from mcheck.trace.events import (
     DmaWrite,
     Doorbell,
     FlrBegin,
+    PmBegin,
+    PmEnd,
     FlrEnd,
     MemberReset,
     OwnerReset,
@@ -34,7 +36,7 @@ from mcheck.trace.profile import load_profile
 
 MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
 INJECT = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
-          "doorbell": Doorbell}
+          "doorbell": Doorbell, "pm_begin": PmBegin, "pm_end": PmEnd}
 
 
 class ModelBackend:
