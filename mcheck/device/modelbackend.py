@@ -73,6 +73,11 @@ class ModelBackend:
         self._load(params)
 
     def _take(self, obs: dict[str, Any]) -> Any:
+        """The model's answer to an observed input: of the permitted answers, the one a
+        device gives when nothing goes wrong (success before failure, no EAGAIN, no SHOULD
+        departure), as the suite's example answers are chosen."""
+        from mcheck.device.gen import _preference
+        found = []
         for act in self.model.actions:
             ev = act.event
             if ev is None or ev.get("kind") != obs.get("kind"):
@@ -80,10 +85,13 @@ class ModelBackend:
             if all(ev[k] == v for k, v in obs.items() if k in ev):
                 y = self.steps[act.index](self.x)
                 if y is not None:
-                    self.x = y
-                    self._settle()
-                    return act
-        return None
+                    found.append((_preference(ev), act.index, act, y))
+        if not found:
+            return None
+        _, _, act, y = min(found, key=lambda f: (f[0], f[1]))
+        self.x = y
+        self._settle()
+        return act
 
     def _settle(self) -> None:
         moved = True
