@@ -20,6 +20,9 @@ NEEDS_STATE = True
 HOLD_CLAUSES = ["DRAFT-FLR-2", "D-DP-17", "D-DP-18"]
 FAULT_CLAUSES = ["DRAFT-FLR-1", "D-DP-22"]
 LOOSE_BODY = {"LIST_QUERY"}
+# the draft model gives one answer per command and state: the expected bytes are the answer
+# (contexts and write reports carry more than the replay's observation sees)
+EXACT_ANSWERS = True
 # the per-member variables a fault point tells apart (gen.fault_points): the migration
 # protocol's position (modes, phase, fault, record) and the queue and page state it moves
 MEMBER_VARS = ("mode", "ph", "fault", "rec", "status", "posted", "taken", "dirty", "stale", "used_idx", "last_avail", "gused")
