@@ -275,7 +275,7 @@ class Virtio14(Model):
                 s.sriov_set = bitmap
         chain = self._validation(s, group, "LIST_USE") + transients() + [
             may_fail(bitmap in PARTIAL_SETS, "D-GA-5", "D-DP-1", status=EINVAL, qualifier=INVALID_FIELD),
-            success("D-GA-8", effect=None if self.bug("list-use-ignored") else enable)]
+            success("D-GA-8", "D-GA-11", effect=None if self.bug("list-use-ignored") else enable)]
         answer(s, chain, outcome, "LIST_USE", group=group, bitmap=bitmap)
 
     @action(cmd=OPAQUE_COMMANDS, group=(GROUP_SELF, GROUP_SRIOV), outcome=OUTCOMES)
@@ -430,7 +430,7 @@ class Virtio14(Model):
         if type == "ALL":
             shape["complete"] = not self.bug("parts-missing-vq")
         elif type == "SELECTED":
-            shape["selected_ok"] = True
+            shape["selected_ok"] = True     # only parts asked for; missing ones skipped (I-DP-4, D-DP-23)
         chain = self._validation(s, GROUP_SRIOV, "DEV_PARTS_GET", m)
         if self._valid(m):
             chain += self._held(s, m, reads=True) + transients() + fail(type == "invalid", "I-DP-2") + \
@@ -441,7 +441,8 @@ class Virtio14(Model):
                     else s.status[m] == value
                 held = s.pending[m] == value
                 cond = Or(in_effect, held) if "set" in readings else in_effect
-                chain.append(success("D-DP-2", "D-DP-3", "I-DP-8", "I-DP-10", cond=cond, device_status=value,
+                chain.append(success("D-DP-2", "D-DP-3", "I-DP-8", "I-DP-10", *(("I-DP-4", "D-DP-23") if type ==
+                                     "SELECTED" else ()), cond=cond, device_status=value,
                                      within_size=True, **shape))
         answer(s, chain, outcome, "DEV_PARTS_GET", group=GROUP_SRIOV, member=m, id=oid, type=type)
 
@@ -591,6 +592,7 @@ class Virtio14(Model):
     def doorbell(self, s, m, q):
         """The guest rings a doorbell without a new buffer (or the capture does not show the
         buffer): accepted in any state, nothing changes (D-DP-12)."""
+        s.cite("D-DP-12")
         s.emit("doorbell", member=m, queue=q)
 
     @action(m="members")
@@ -607,6 +609,7 @@ class Virtio14(Model):
         s.require(s.status[m] == "driver_ok")
         s.require(s.avail[m][q] + s.inflight[m][q] < self.p.buffers)
         s.avail[m][q] = s.avail[m][q] + 1
+        s.cite("D-DP-12")
         s.emit("doorbell", member=m, queue=q)
 
     def _may_access_queues(self, s, m):
