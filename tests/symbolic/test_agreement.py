@@ -3,8 +3,9 @@ property at the same shortest depth; a correct model shows nothing to BMC up to 
 explicit engine's depth (capped).
 
 Parameterised over the models that load; the built-in virtio-1.4 and draft-v1 models
-are skipped with a reason while their files are missing. Their bug cases take 1-7 s
-each and are marked slow (run them with `-m slow`).
+are skipped with a reason while their files are missing. Their bug cases are marked
+slow (run them with `-m slow`): the spec-exact virtio-1.4 takes 1-20 s per bug at 2 members
+(its correct case, explored in full, ~18 s), draft-v1 up to 6 s.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ MODELS = [
     ("draft-v1", {}, Bounds()),
 ]
 MAX_DEPTH = 8  # cap on BMC depth for correct models
+
+# bugs a model's default parameters cannot show, with the parameters that show them:
+# with sets=coarse (virtio-1.4's default) a LIST_USE that disables LIST_QUERY leaves the
+# group in the class `other`, where LIST_QUERY may still be enabled, so answering it is
+# allowed; only the exact classes tell the disabled set apart (1 member keeps it ~1 s)
+BUG_PARAMS = {("virtio-1.4", "disabled-list-query"): {"members": 1, "sets": "exact"}}
 
 
 def _available(spec: str) -> str | None:
@@ -63,6 +70,7 @@ def _depths(result: Result) -> dict[str, int]:
 
 @pytest.mark.parametrize("spec,params,bounds,bug", _cases())
 def test_engines_agree(spec: str, params: dict, bounds: Bounds, bug: str) -> None:
+    params = {**params, **BUG_PARAMS.get((spec, bug), {})}
     model = load_model(spec, {**params, "bug": bug} if bug != "none" else params)
     explicit, _ = check(model, bounds)
     found = _depths(explicit)
