@@ -12,11 +12,11 @@ def test_symmetry_and_workers_from_the_command_line(tmp_path, capsys):
     code = main(["check", "virtio-1.4", "-p", "members=2", "--symmetry", "--workers", "2", "--json", str(out)])
     assert code == 0
     data = json.loads(out.read_text())
-    assert data["states"] == 2964
-    assert data["coverage"]["symmetry"]["orbit_states"] == 5776
+    assert data["states"] == 197632
+    assert data["coverage"]["symmetry"]["orbit_states"] == 393216
     assert data["coverage"]["memory"]["bytes_per_state"] > 0
     text = capsys.readouterr().out
-    assert "reduction 1.9x" in text and "over 2 workers" in text
+    assert "reduction 2.0x" in text and "over 2 workers" in text
 
 
 def test_workers_with_graph_is_a_usage_error(capsys):

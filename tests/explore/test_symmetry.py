@@ -12,10 +12,9 @@ from mcheck.model.expr import Enum, Int
 from mcheck.model.registry import find_model_class, load_model
 from tests.explore.conftest import replay_on_unreduced, verdicts
 
-VIRTIO_BUGS = list(find_model_class("virtio-1.4").bugs)
 
 
-@pytest.mark.parametrize("members,reduced,full", [(1, 228, 228), (2, 2964, 5776), (3, 25080, 137180)])
+@pytest.mark.parametrize("members,reduced,full", [(1, 4096, 4096), (2, 197632, 393216)])
 def test_virtio_reduced_counts_are_pinned_and_orbits_add_up(members, reduced, full):
     result, _ = check(load_model("virtio-1.4", {"members": members}), symmetry=True)
     assert result.verdict == "holds"
@@ -24,7 +23,9 @@ def test_virtio_reduced_counts_are_pinned_and_orbits_add_up(members, reduced, fu
     assert result.coverage["symmetry"]["orbit_states"] == full
 
 
-@pytest.mark.parametrize("bug", ["none"] + VIRTIO_BUGS)
+# a member-local bug, an owner-level one and one found through an FLR: each run explores the
+# 393,216-state space twice, so not every catalogue bug (tests/test_virtio_1_4.py has them all)
+@pytest.mark.parametrize("bug", ["none", "dma-after-stop", "flr-keeps-parts"])
 def test_virtio_verdicts_do_not_change_and_witnesses_are_concrete(bug):
     model = load_model("virtio-1.4", {"members": 2, "bug": bug})
     plain, _ = check(model)
