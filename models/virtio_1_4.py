@@ -124,7 +124,7 @@ class Virtio14(Model):
         "set-lost-at-resume": "DEV_MODE_SET(resume) discards the parts written by DEV_PARTS_SET instead of applying them",
         "create-beyond-limit": "RESOURCE_OBJ_CREATE accepts an id at or above the driver's declared limit",
         "ok-with-qualifier": "successful DEV_MODE_SET answers carry a non-zero status qualifier",
-        "disabled-list-query": "LIST_QUERY still answers after a LIST_USE disabled it",
+        "disabled-list-query": "LIST_QUERY still answers after a LIST_USE disabled it (visible with -p sets=exact)",
         "list-use-ignored": "a successful LIST_USE leaves the previous enabled set in force",
         "pme-while-stopped": "a stopped member signals PCI PME",
         "bad-read-while-stopped": "a stopped member answers PCI reads with all-ones",
