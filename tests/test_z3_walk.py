@@ -33,7 +33,7 @@ def test_invariants_hold_in_the_initial_state_in_z3():
 def test_successful_stop_sets_mode_stopped_in_both_engines():
     model = load_model("virtio-1.4", {"members": 1})
     stop = next(a for a in model.actions
-                if a.name == "mode_set" and a.event["flags"] == 1 and a.event["status"] == "OK")
+                if a.name == "mode_set" and a.event["flags"] == 1 and a.event.get("status") == "OK")
     mode = model.slot("mode[1]")
     new_mode = stop.assigns[mode.index]
     enc = Encoding(int_width([stop.guard, new_mode], [s.sort for s in model.slots]))
