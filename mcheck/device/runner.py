@@ -20,7 +20,7 @@ import copy
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from mcheck.device.backend import DeviceError, batch_of
 from mcheck.model.build import LoadedModel
@@ -126,6 +126,19 @@ def _request_of(ev: Any) -> tuple | None:
     return None
 
 
+def _power_on(backend: Any, plan: list[tuple[Any, tuple | None]], device_config: dict[str, Any],
+              out: Outcome) -> Iterator[Any] | None:
+    """Power the device on and send the test's requests (pipelined); their answers in
+    order, or None (with the failure recorded in `out`) when the device cannot be reached."""
+    try:
+        backend.power_on(device_config)
+        return iter(batch_of(backend, [r[:4] for _, r in plan if r is not None]))
+    except DeviceError as exc:
+        out.failures.append(Failure(-1, str(exc), []))
+        out.passed = False
+        return None
+
+
 def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_config: dict[str, Any]) -> Outcome:
     """Send the test's driver-side requests (pipelined), then judge the answers in order."""
     if hasattr(judge.adapter, "DRIVEN"):
@@ -138,12 +151,8 @@ def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_co
     observed = out.observed
     step_of_observed: list[int] = []
     plan = [(ev, _request_of(ev)) for ev in events]
-    try:
-        backend.power_on(device_config)
-        answers = iter(batch_of(backend, [r[:4] for _, r in plan if r is not None]))
-    except DeviceError as exc:
-        fail.append(Failure(-1, str(exc), []))
-        out.passed = False
+    answers = _power_on(backend, plan, device_config, out)
+    if answers is None:
         return out
     held: dict[int, bytes] = {}                 # test tag -> readable of a command the device holds
     held_by_device: dict[int, bytes] = {}       # backend tag -> readable
@@ -289,12 +298,8 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
     fail = out.failures
     observed = out.observed
     plan = [(ev, _request_of(ev)) for ev in events]
-    try:
-        backend.power_on(device_config)
-        answers = iter(batch_of(backend, [r[:4] for _, r in plan if r is not None]))
-    except DeviceError as exc:
-        fail.append(Failure(-1, str(exc), []))
-        out.passed = False
+    answers = _power_on(backend, plan, device_config, out)
+    if answers is None:
         return out
 
     r = judge.replayer
