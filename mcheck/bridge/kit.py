@@ -790,7 +790,7 @@ class BridgeServer:
         except OSError as exc:
             listener.close()
             raise BridgeError(f"cannot listen on {self.address}: {exc.strerror or exc}") from None
-        listener.settimeout(0.2)          # so that `close` from another thread is noticed
+        listener.settimeout(0.05)         # so that `close` from another thread is noticed soon
         self.listener = listener
         return listener.getsockname()
 

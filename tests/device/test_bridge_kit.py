@@ -246,7 +246,8 @@ PING = jf(b"P", {"op": "ping"})
     (jf(b"P", {"op": "mem_read", "member": 7, "page": 0}), "member 7 does not exist"),
     (jf(b"P", {"op": "power_on", "config": {"members": 0}}), "members must be a positive integer, got 0"),
     (jf(b"H", {"version": 2}), "protocol version 2 is not supported"),
-])
+], ids=["type", "device-type", "short-record", "not-submit", "inject-submit", "bad-json", "json-list", "workload-shape",
+        "control-op", "mem-read-shape", "mem-write-hex", "no-member", "power-on-members", "version"])
 def test_malformed_request_gets_an_x_frame_and_the_connection_carries_on(bridge, bad, reason):
     address, _, _ = bridge
     c = Client(address)
