@@ -130,6 +130,14 @@ class Virtio14(Model):
         "bad-read-while-stopped": "a stopped member answers PCI reads with all-ones",
         "owner-reset-keeps-objects": "an owner reset leaves the DEV_PARTS resource objects alive",
         "query-wrong-type": "RESOURCE_OBJ_QUERY reports the other object type than the last CREATE or MODIFY gave",
+        "get-bad-part-length": "DEV_PARTS_GET returns a part whose length field is not its type's length",
+        "features-not-optional": "DEV_PARTS_GET returns DEV_FEATURES without the OPTIONAL flag",
+        "parts-missing-notify": "DEV_PARTS_GET(ALL) leaves out the VQ_NOTIFY_CFG part of the last virtqueue",
+        "selected-returns-all": "DEV_PARTS_GET(SELECTED) returns every part, not only the ones asked for",
+        "list-query-omits": "LIST_QUERY on the SR-IOV group leaves out DEV_MODE_SET, which the device still serves",
+        "destroy-other-member": "RESOURCE_OBJ_DESTROY succeeds on an object another member owns",
+        "set-during-flr": "DEV_PARTS_SET is answered while the member's FLR is still in progress",
+        "stop-no-used-index": "DEV_MODE_SET(stop) writes the used elements of in-flight buffers but not the used index",
     }
 
     # replay judges with every enabled-set class the observation can tell apart
@@ -201,23 +209,26 @@ class Virtio14(Model):
             return [group_check] + member + opcode
         return [group_check] + opcode + member
 
-    def _held(self, s, m: int, *, reads: bool = False) -> list[Outcome]:
+    def _held(self, s, m: int, cmd: str) -> list[Outcome]:
         """MODE_SET and SET are answered only once a member FLR, reset or PM transition has
         completed (D-DP-17/18/19); METADATA_GET and GET per Q7."""
-        if reads and self.p.get_during_flr != "defer":
+        if cmd in ("DEV_PARTS_METADATA_GET", "DEV_PARTS_GET") and self.p.get_during_flr != "defer":
             return []
-        answered = {"flr": "mode-set-during-flr", "pm": "mode-set-during-pm"}   # the bugs that answer
-        phases = [ph for ph in ("flr", "reset", "pm") if reads or not (ph in answered and self.bug(answered[ph]))]
+        answered = {("DEV_MODE_SET", "flr"): "mode-set-during-flr", ("DEV_MODE_SET", "pm"): "mode-set-during-pm",
+                    ("DEV_PARTS_SET", "flr"): "set-during-flr"}   # the bugs that answer
+        phases = [ph for ph in ("flr", "reset", "pm") if (cmd, ph) not in answered or not self.bug(answered[cmd, ph])]
         return [deferred(Or(*(s.phase[m] == ph for ph in phases)), "D-DP-17", "D-DP-18", "D-DP-19")]
 
-    def _object_checks(self, s, m: int, oid: int, kind: str | None, *, missing: str | None = None) -> list[Outcome]:
+    def _object_checks(self, s, m: int | None, oid: int, kind: str | None, *,
+                       missing: str | None = None) -> list[Outcome]:
         """The command names an existing object of this member (and kind): I-DP-1, I-DP-2.
-        `missing`: the clause whose SHOULD prefers ENXIO for a missing object."""
+        `missing`: the clause whose SHOULD prefers ENXIO for a missing object. `m` None: any
+        member's object will do (bug destroy-other-member)."""
         if oid >= self.p.objects:
             gone = True
             wrong = False
         else:
-            gone = s.obj_member[oid] != m
+            gone = s.obj_member[oid] == 0 if m is None else s.obj_member[oid] != m
             wrong = False if kind is None else s.obj_kind[oid] != kind
         out = fail(gone, "I-DP-2", missing, preferred=ENXIO, should=missing) if missing else fail(gone, "I-DP-2")
         return out + fail(And(Not(gone), wrong), "I-DP-1", "I-DP-2")
@@ -250,7 +261,8 @@ class Virtio14(Model):
         """LIST_QUERY (0x0): the supported opcodes of the group, always with bits 0 and 1 and
         the whole dev-parts bundle (D-DP-1) or capability set (D-CAP-1); no state change."""
         chain = self._validation(s, group, "LIST_QUERY") + transients() + [
-            success("D-GA-10", "D-DP-1", "D-CAP-1", lists="complete")]
+            success("D-GA-10", "D-DP-1", "D-CAP-1",
+                    lists="incomplete" if self.bug("list-query-omits") and group == GROUP_SRIOV else "complete")]
         if self.bug("disabled-list-query"):
             chain = chain[:1] + chain[3:]
         answer(s, chain, outcome, "LIST_QUERY", group=group)
@@ -370,7 +382,8 @@ class Virtio14(Model):
             s.obj_member[oid] = 0
         chain = self._validation(s, GROUP_SRIOV, "RESOURCE_OBJ_DESTROY", m)
         if self._valid(m):
-            chain += transients() + self._object_checks(s, m, oid, None, missing="D-RO-2") + [
+            owner = None if self.bug("destroy-other-member") else m
+            chain += transients() + self._object_checks(s, owner, oid, None, missing="D-RO-2") + [
                 success("D-RO-5", effect=destroy)]
         answer(s, chain, outcome, "RESOURCE_OBJ_DESTROY", group=GROUP_SRIOV, member=m, id=oid)
 
@@ -410,7 +423,7 @@ class Virtio14(Model):
         chain = self._validation(s, GROUP_SRIOV, "DEV_PARTS_METADATA_GET", m)
         if self._valid(m):
             fields = {"order": "table", "complete": True} if type == "LIST" else {}
-            chain += self._held(s, m, reads=True) + transients() + fail(type == "invalid", "I-DP-2") + \
+            chain += self._held(s, m, "DEV_PARTS_METADATA_GET") + transients() + fail(type == "invalid", "I-DP-2") + \
                 self._object_checks(s, m, oid, "get") + [success("I-DP-2", "I-DP-10", **fields)]
         answer(s, chain, outcome, "DEV_PARTS_METADATA_GET", group=GROUP_SRIOV, member=m, id=oid, type=type)
 
@@ -420,14 +433,16 @@ class Virtio14(Model):
         """DEV_PARTS_GET (0xf): ALL returns every part of the member, SELECTED only parts that
         were asked for, both in order-table order (D-DP-3). After a SET and before the resume,
         either the SET parts or the parts in effect (get_after_set)."""
-        shape = {"order": "wrong" if self.bug("parts-out-of-order") else "table", "parts_ok": True}
+        shape = {"order": "wrong" if self.bug("parts-out-of-order") else "table",
+                 "parts_ok": not (self.bug("get-bad-part-length") or self.bug("features-not-optional"))}
         if type == "ALL":
-            shape["complete"] = not self.bug("parts-missing-vq")
+            shape["complete"] = not (self.bug("parts-missing-vq") or self.bug("parts-missing-notify"))
         elif type == "SELECTED":
-            shape["selected_ok"] = True     # only parts asked for; missing ones skipped (I-DP-4, D-DP-23)
+            # only parts asked for; missing ones skipped (I-DP-4, D-DP-23)
+            shape["selected_ok"] = not self.bug("selected-returns-all")
         chain = self._validation(s, GROUP_SRIOV, "DEV_PARTS_GET", m)
         if self._valid(m):
-            chain += self._held(s, m, reads=True) + transients() + fail(type == "invalid", "I-DP-2") + \
+            chain += self._held(s, m, "DEV_PARTS_GET") + transients() + fail(type == "invalid", "I-DP-2") + \
                 self._object_checks(s, m, oid, "get")
             readings = self._readings("get_after_set")
             for value in STATUS.members:
@@ -455,7 +470,7 @@ class Virtio14(Model):
         if self._valid(m):
             mismatch = snapshot == "features-mismatch"
             running = s.mode[m] != "stopped"
-            chain += self._held(s, m) + transients() + self._object_checks(s, m, oid, "set") + \
+            chain += self._held(s, m, "DEV_PARTS_SET") + transients() + self._object_checks(s, m, oid, "set") + \
                 fail(snapshot == "bad-length", "D-DP-6") + [
                     may_fail(mismatch, "D-DP-7", "D-DP-8"),
                     may_fail(running, "D-DP-4")]
@@ -475,7 +490,8 @@ class Virtio14(Model):
 
         def do_stop(s):
             s.mode[m] = "stopped"
-            if not (self.bug("inflight-not-written-back") or self.bug("dma-after-stop")):
+            if not (self.bug("inflight-not-written-back") or self.bug("dma-after-stop")
+                    or self.bug("stop-no-used-index")):   # the guest sees no used index: still in flight
                 s.cite("D-DP-10", "D-DP-11")
                 for q in self._index_sets["queues"]:
                     s.inflight[m][q] = 0   # used entries written for every observed buffer before completion
@@ -490,7 +506,7 @@ class Virtio14(Model):
 
         chain = self._validation(s, GROUP_SRIOV, "DEV_MODE_SET", m)
         if self._valid(m):
-            chain += self._held(s, m) + transients()
+            chain += self._held(s, m, "DEV_MODE_SET") + transients()
             # the spec requires only the idempotent cases to succeed (D-DP-20/21): a real
             # stop or resume may be refused (without side effects, I-DP-7)
             chain.append(may_fail(s.mode[m] == ("running" if stop else "stopped"), "D-DP-20" if stop else "D-DP-21",
@@ -769,6 +785,38 @@ class Virtio14(Model):
         if not _admin(t, "DEV_PARTS_GET", ok=True) or "complete" not in t.event:
             return True
         return t.event["complete"]
+
+    @transition_property("D-DP-6", "I-DP-8")
+    def get_parts_well_formed(self, t):
+        """Every part a DEV_PARTS_GET returns has its type's length, DEV_FEATURES is flagged
+        OPTIONAL, and no part comes twice."""
+        if not _admin(t, "DEV_PARTS_GET", ok=True):
+            return True
+        return t.event["parts_ok"]
+
+    @transition_property("I-DP-4", "D-DP-23")
+    def get_selected_returns_only_asked(self, t):
+        """DEV_PARTS_GET(SELECTED) returns only parts the driver asked for."""
+        if not _admin(t, "DEV_PARTS_GET", ok=True) or "selected_ok" not in t.event:
+            return True
+        return t.event["selected_ok"]
+
+    @transition_property("D-DP-1", "D-CAP-1", "D-GA-10")
+    def list_query_reports_command_set(self, t):
+        """LIST_QUERY reports LIST_QUERY, LIST_USE and the group's whole command set (the
+        capability commands for Self, the dev-parts bundle for SR-IOV)."""
+        ev = t.event
+        if not ev or ev["kind"] != "admin" or ev["cmd"] != "LIST_QUERY" or not ev["ok"]:
+            return True
+        return ev["lists"] == "complete"
+
+    @transition_property("I-DP-2", "D-RO-2")
+    def destroy_only_own_object(self, t):
+        """A successful RESOURCE_OBJ_DESTROY names an object the member owns."""
+        if not _admin(t, "RESOURCE_OBJ_DESTROY", ok=True):
+            return True
+        oid = t.event["id"]
+        return t.before.obj_member[oid] == t.event["member"] if oid < self.p.objects else False
 
     @transition_property("D-GA-1")
     def validation_order(self, t):
