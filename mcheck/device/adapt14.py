@@ -22,7 +22,7 @@ from mcheck.device.virtio14 import (
     SELF_SUPPORTED,
     SRIOV_SUPPORTED,
 )
-from mcheck.device.virtq import QSIZE, avail_addr, desc_addr, used_addr
+from mcheck.device.virtq import PAGE, QSIZE, avail_addr, desc_addr, used_addr
 from mcheck.trace.codec import Codec, opcode_words
 from models.virtio_opcodes import SELF_CLASSES, SRIOV_CLASSES
 
@@ -178,7 +178,11 @@ def steps_of(codec: Codec, act: Any, queues: int, model: Any) -> list[tuple]:
     """The driver inputs (with one permitted answer) that make the device take model action `act`."""
     p, ev = act.params, act.event
     if ev is not None and ev["kind"] == "admin":
-        return [("admin", command_bytes(codec, act, queues, model), result_bytes(codec, ev, queues))]
+        steps: list[tuple] = [("admin", command_bytes(codec, act, queues, model), result_bytes(codec, ev, queues))]
+        if act.name == "mode_set" and ev["ok"] and p["flags"] & 1:
+            # the stop wrote every observed buffer back: guest memory shows it (D-DP-10/11)
+            steps += [("check", "used_index", p["m"], q) for q in range(queues)]
+        return steps
     name = act.name
     if name in ("flr_begin", "flr_end", "pm_begin", "pm_end"):
         return [("inject", name, p["m"], 0)]
@@ -197,6 +201,41 @@ def steps_of(codec: Codec, act: Any, queues: int, model: Any) -> list[tuple]:
     if name in INTERNAL:
         return [("work", INTERNAL[name], p["m"], p.get("q", 0))]
     raise ValueError(f"no driver input for model action {act.label}")
+
+
+# what each guest-memory check of a test stands for
+CHECK_CLAUSES = {"used_index": ["D-DP-10", "D-DP-11", "I-DP-6"]}
+
+
+def check_pages(check: dict[str, Any]) -> list[int]:
+    """Guest pages the runner reads for a check: the queue's avail ring and used ring."""
+    q = check["queue"]
+    return sorted({avail_addr(q) // PAGE, used_addr(q) // PAGE})
+
+
+def judge_check(model: Any, layout: Any, states: Any, check: dict[str, Any], pages: dict[int, bytes]) -> str | None:
+    """A `used_index` check after a stop: the buffers the guest made available and the
+    device has not used, as guest memory shows them (avail idx - used idx), must be what
+    some state the replay allows says are still waiting (posted, never fetched): every
+    buffer the device fetched is in the used ring before the stop completes (D-DP-10/11).
+    None if so, else what differs."""
+    m, q = check["member"], check["queue"]
+
+    def read16(addr: int) -> int:
+        page = pages[addr // PAGE]
+        off = addr % PAGE
+        return int.from_bytes(page[off:off + 2], "little")
+    waiting = (read16(avail_addr(q) + 2) - read16(used_addr(q) + 2)) & 0xFFFF
+    allowed = set()
+    for x in states:
+        state = model.decode_state(layout.unpack(x))
+        allowed.add(state[f"avail[{m}][{q}]"] + state[f"inflight[{m}][{q}]"])
+    if waiting in allowed:
+        return None
+    return (f"after DEV_MODE_SET(stop) completed, guest memory of member {m} queue {q} shows {waiting} available "
+            f"buffer(s) not in the used ring (avail idx - used idx); the model allows "
+            f"{' or '.join(str(n) for n in sorted(allowed))}: every fetched buffer is written back as used "
+            f"before the stop completes")
 
 
 def probe_actions(act: Any) -> str | None:
@@ -223,7 +262,7 @@ def observe_wrapper(model: Any):
     return observe
 
 
-FAULTS = ("flr", "reset", "pm", "owner", "modes")
+FAULTS = ("flr", "reset", "pm", "owner", "modes", "order")
 # the model's per-member variables: a fault point is a distinct view of them (gen.fault_points)
 MEMBER_VARS = ("mode", "phase", "status", "pending", "avail", "inflight")
 
@@ -265,7 +304,36 @@ def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
         b.take(t, a)
         b.admin_probe(t, y)
         tests.append(t)
+    if exact.params.as_dict()["members"] >= 2:
+        tests.append(_ownership_test(b, x0))
     return tests
+
+
+def _ownership_test(b: Any, x: int) -> Any:
+    """Objects belong to one member (I-DP-2): member 1 creates each object id, then every
+    other member's commands naming it are refused (the model's answers: ENXIO preferred),
+    and member 1's own still work."""
+    t = b.new("ownership", "sets")
+
+    def take(name: str, **params: Any) -> None:
+        nonlocal x
+        a = b.find(x, name, **params)
+        if a is None or not b.model.actions[a].event.get("ok"):
+            raise ValueError(f"ownership test: {name}({params}) cannot succeed")
+        b.take(t, a)
+        x = b.steps[a](x)
+    objects = b.model.params.as_dict()["objects"]
+    take("list_use", group=0, bitmap="caps")
+    take("list_use", group=1, bitmap="bundle")
+    take("driver_cap_set", group=0, cap_id=0, get=objects, set_=objects)
+    for oid in range(objects):
+        take("obj_create", m=1, oid=oid, kind="get")
+    b.admin_probe(t, x)          # every other member's command on them: refused
+    for oid in range(objects):
+        take("parts_get", m=1, oid=oid, type="ALL")
+        take("obj_destroy", m=1, oid=oid)
+    t.clauses.update({"I-DP-2", "D-RO-2"})
+    return t
 
 
 def _observe_after(b: Any, t: Any, y: int, m: int) -> None:
@@ -365,12 +433,52 @@ def _modes_plan(b: Any, x: int, m: int) -> Any:
     return plan
 
 
+def _held_order_plan(b: Any, x: int, m: int) -> Any:
+    """A stopped member with a SET object: a PM transition, and during it a DEV_PARTS_SET
+    of other parts, then a resume, both held (D-DP-19); once it ends the device processes
+    them in queue order (D-AQ-6): the SET is stored while stopped and the resume applies it,
+    which the member's parts show."""
+    mode = b.model.decode_state(b.layout.unpack(x))
+    if mode[f"mode[{m}]"] != "stopped" or b.find(x, "pm_begin", m=m) is None:
+        return None
+    other = "driver_ok" if mode[f"status[{m}]"] == "reset" else "reset"
+    a_set = next((a for oid in range(b.model.params.as_dict().get("objects", 1))
+                  if (a := b.find(x, "parts_set", m=m, oid=oid, snapshot=other)) is not None
+                  and b.model.actions[a].event.get("ok")), None)
+    if a_set is None:
+        return None
+
+    def plan(t: Any) -> None:
+        a_begin = b.find(x, "pm_begin", m=m)
+        b.take(t, a_begin)
+        y = b.steps[a_begin](x)
+        oid = b.model.actions[a_set].params["oid"]
+        a_resume = b.by_label[("mode_set", (("flags", 0), ("m", m)))][0]
+        b.hold(t, a_set, command_bytes(b.codec, b.model.actions[a_set], b.queues, b.model), tag=1)
+        b.hold(t, a_resume, command_bytes(b.codec, b.model.actions[a_resume], b.queues, b.model), tag=2)
+        t.holds = True
+        a_end = b.find(y, "pm_end", m=m)
+        b.take(t, a_end)
+        y = b.steps[a_end](y)
+        a_stored = b.find(y, "parts_set", m=m, oid=oid, snapshot=other)
+        b.complete(t, a_stored, tag=1)
+        y = b.steps[a_stored](y)
+        a_resumed = b.find(y, "mode_set", m=m, flags=0)
+        b.complete(t, a_resumed, tag=2)
+        y = b.steps[a_resumed](y)
+        t.clauses.add("D-AQ-6")
+        _observe_after(b, t, y, m)
+    return plan
+
+
 def fault_plan(b: Any, x: int, m: int, kind: str):
     """The inputs of a fault test at packed state x for member m, or None if the fault cannot happen there."""
     if kind == "owner":
         return _owner_reset_plan(b, x, m)
     if kind == "modes":
         return _modes_plan(b, x, m)
+    if kind == "order":
+        return _held_order_plan(b, x, m)
     if kind == "flr":
         return _held_mode_set(b, x, m, "flr_begin", "flr_end")
     if kind == "pm":

@@ -149,6 +149,11 @@ class Builder:
                 if kind == "doorbell":
                     fields["queue"] = q
                 self._add(t, INJECT_TYPES[kind], **fields)
+            elif step[0] == "check":   # the runner reads guest memory and judges it (adapter.judge_check)
+                check = {"op": step[1], "member": step[2], "queue": step[3],
+                         "clauses": list(self.adapter.CHECK_CLAUSES.get(step[1], []))}
+                t.clauses.update(check["clauses"])
+                self._add(t, Annotation, text="check " + json.dumps(check, separators=(",", ":")))
             else:      # a refusal is blamed on the last action that set what this one needs
                 self.step_note(t, step[1], step[2], step[3], True, blame)
 
@@ -336,12 +341,14 @@ class Suite:
 
 
 def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500, faults: bool = True,
-             edge_cap: int = 20_000_000) -> Suite:
+             edge_cap: int = 20_000_000, classes_only: bool = False) -> Suite:
     start_t = time.monotonic()
     model = load_model(model_spec, params)
     if model.params.as_dict().get("bug", "none") not in ("none", None):
         raise InputError("gen-tests derives suites from the correct model; drop -p bug=...")
     adapter = adapter_for(model)
+    if classes_only:
+        return _class_suite(model, adapter, params, start_t)
     result, exp = check(model, Bounds(), record_edges=True)
     if result.bounds_hit:
         raise InputError(f"model {model.name}: exploration hit a bound ({', '.join(result.bounds_hit)}); choose smaller parameters")
@@ -411,6 +418,21 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
         "clauses_not_covered": [c for c in model_clauses if c not in suite_clauses],
         "tests": len(tests),
     }
+    return Suite(model=model, tests=tests, coverage=coverage, seconds=time.monotonic() - start_t)
+
+
+def _class_suite(model: LoadedModel, adapter: Any, params: dict[str, Any], start_t: float) -> Suite:
+    """Only the adapter's targeted tests (enabled-set classes, object ownership), built
+    from the initial state without exploring the model: quick at any size."""
+    if not hasattr(adapter, "class_tests"):
+        raise InputError(f"--classes-only: model {model.name} has no targeted tests")
+    tests = adapter.class_tests(model, params)
+    model_clauses = sorted({c for a in model.actions for c in a.clauses} | {c for p in model.properties for c in p.clauses})
+    suite_clauses = {c for t in tests for c in t.clauses}
+    coverage = {"tests": len(tests), "probes": sum(t.probes for t in tests), "classes_only": True,
+                "clauses_model": len(model_clauses),
+                "clauses_covered": len([c for c in model_clauses if c in suite_clauses]),
+                "clauses_not_covered": [c for c in model_clauses if c not in suite_clauses]}
     return Suite(model=model, tests=tests, coverage=coverage, seconds=time.monotonic() - start_t)
 
 

@@ -47,10 +47,24 @@ BUGS = frozenset({
     "mode-set-during-flr", "mode-set-during-pm", "einval-side-effect", "stop-not-idempotent", "parts-out-of-order",
     "parts-missing-vq", "fetch-after-stop", "member-checked-first", "set-lost-at-resume", "create-beyond-limit",
     "ok-with-qualifier", "disabled-list-query", "list-use-ignored", "pme-while-stopped", "bad-read-while-stopped",
-    "owner-reset-keeps-objects", "query-wrong-type",
+    "owner-reset-keeps-objects", "query-wrong-type", "get-bad-part-length", "features-not-optional",
+    "parts-missing-notify", "selected-returns-all", "list-query-omits", "destroy-other-member", "set-during-flr",
+    "stop-no-used-index",
+    # device-only bugs (the model has no admin queue and no notion of a doorbell): judged by
+    # the runner, see DEVICE_ONLY_BUGS
+    "held-out-of-order", "doorbell-lost-while-stopped",
     "query-ignores-modify",   # not in the catalogue: the faulty capture traces/make_flows.py makes
 })
 COMPAT = ("none", "linux")
+# bugs of this device that no model catalogue holds, with the rule the runner judges them by
+DEVICE_ONLY_BUGS = {
+    "held-out-of-order": "commands held during a fault are processed newest first when it ends (D-AQ-6: one "
+                         "admin queue's commands are processed in queue order; the runner replays held "
+                         "answers in submission order)",
+    "doorbell-lost-while-stopped": "a doorbell rung while the member is stopped is dropped, so buffers posted then "
+                                   "are not processed after the resume (D-DP-12: a stopped device accepts driver "
+                                   "notifications; caught in autonomous mode, where the device must act on them)",
+}
 
 GROUP_SELF, GROUP_SRIOV = 0, 1
 # VIRTIO_F_VERSION_1 | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_RING_RESET: what every member offers
@@ -101,6 +115,7 @@ class Member:
     status: int = 0                # device_status
     pending: int | None = None     # device_status written by DEV_PARTS_SET, applied at resume
     held: list[tuple[int, bytes]] = field(default_factory=list)   # deferred (tag, readable)
+    kicked: set[int] = field(default_factory=set)   # queues with a doorbell not yet served to the end
 
     @property
     def driver_ok(self) -> bool:
@@ -200,6 +215,8 @@ class Virtio14Device:
 
     def _answers_during(self, name: str, phase: str) -> bool:
         """Whether a deferrable command is answered during this fault phase (only bugs do)."""
+        if name == "DEV_PARTS_SET":
+            return phase == "flr" and self.bug("set-during-flr")
         if name != "DEV_MODE_SET":
             return False
         return (phase == "flr" and self.bug("mode-set-during-flr")) or (phase == "pm" and self.bug("mode-set-during-pm"))
@@ -256,7 +273,10 @@ class Virtio14Device:
     def _owner(self, name: str | None, cmd: Any) -> dict[str, Any]:
         f, group = cmd.fields, cmd.group_type
         if name == "LIST_QUERY":
-            return {"opcodes": opcode_words(self.supported(group))}
+            reported = self.supported(group)
+            if group == GROUP_SRIOV and self.bug("list-query-omits"):
+                reported = reported - {0x11}      # DEV_MODE_SET left out, still served
+            return {"opcodes": opcode_words(reported)}
         if name == "LIST_USE":
             ops = opcodes_of(f.get("opcodes", []))
             if not self._accepts(group, ops):
@@ -317,7 +337,9 @@ class Virtio14Device:
             self.objects[oid] = ResourceObject(member.mid, kind, kind)
             return {}
         if name == "RESOURCE_OBJ_DESTROY":
-            oid, _ = self._own(f, member)
+            oid = f.get("obj_id", 0)
+            if not (self.bug("destroy-other-member") and oid in self.objects):
+                self._own(f, member)
             del self.objects[oid]
             return {}
         if name == "RESOURCE_OBJ_MODIFY":
@@ -350,7 +372,7 @@ class Virtio14Device:
                 raise Reject("EINVAL", "INVALID_FIELD")
             self._object(f, member, "get")
             parts = self.parts(member)
-            if kind == GET_SELECTED:
+            if kind == GET_SELECTED and not self.bug("selected-returns-all"):
                 wanted = {(h.get("type"), h.get("index"), h.get("offset")) for h in f.get("headers", [])}
                 parts = [p for p in parts if (p.get("type"), p.get("index"), p.get("offset")) in wanted]
             return {"parts": parts}
@@ -410,7 +432,8 @@ class Virtio14Device:
         if not (self.bug("inflight-not-written-back") or self.bug("dma-after-stop")):
             for q in member.queues:
                 while q.inflight:
-                    q.complete(member.mem, member.mid, self._dma(member, events))
+                    q.complete(member.mem, member.mid, self._dma(member, events),
+                               write_index=not self.bug("stop-no-used-index"))
         member.mode = "stopped"
 
     def _resume(self, member: Member) -> None:
@@ -428,9 +451,11 @@ class Virtio14Device:
         """Every part of the member in order-table order (§7)."""
         ok = member.driver_ok
         head = [
-            {"type": "DEV_FEATURES", "flags": OPTIONAL_PART, "value": [DEVICE_FEATURES]},
+            {"type": "DEV_FEATURES", "flags": 0 if self.bug("features-not-optional") else OPTIONAL_PART,
+             "value": [DEVICE_FEATURES]},
             {"type": "DRV_FEATURES", "flags": 0, "value": [DEVICE_FEATURES if ok else 0]},
-            {"type": "DEVICE_STATUS", "flags": 0, "value": member.status},
+            {"type": "DEVICE_STATUS", "flags": 0, "value": member.status.to_bytes(4, "little")
+             if self.bug("get-bad-part-length") else member.status},      # 4 bytes where the type has 1
         ]
         if self.bug("parts-out-of-order"):
             head = [head[0], head[2], head[1]]
@@ -442,6 +467,8 @@ class Virtio14Device:
             vq = vq[:-1]
         notify = [{"type": "VQ_NOTIFY_CFG", "flags": 0, "index": q,
                    "value": {"queue_notify_off": q, "queue_notif_config_data": 0}} for q in range(self.n_queues)]
+        if self.bug("parts-missing-notify"):
+            notify = notify[:-1]
         return head + vq + notify
 
     # ------------------------------------------------------------------ faults
@@ -453,6 +480,7 @@ class Virtio14Device:
         for q, g in zip(member.queues, member.guests):
             q.reset()
             g.init()       # the guest driver throws its rings away and starts again
+        member.kicked.clear()
         member.mode = "running"   # Q1: a reset member is running (Linux, T6)
 
     def inject(self, kind: str, m: int, q: int = 0) -> tuple[bool, list[tuple]]:
@@ -497,12 +525,16 @@ class Virtio14Device:
             member.phase = "none"
             self._release(member, events)
             return True, events
-        if kind == "doorbell":
-            return True, events            # the device looks at the avail ring when it runs
+        if kind == "doorbell":   # accepted in any mode (D-DP-12); the device serves the queue when it runs
+            if 0 <= q < self.n_queues and not (member.mode == "stopped" and self.bug("doorbell-lost-while-stopped")):
+                member.kicked.add(q)
+            return True, events
         return False, events
 
     def _release(self, member: Member, events: list[tuple]) -> None:
         held, member.held = member.held, []
+        if self.bug("held-out-of-order"):
+            held.reverse()
         for tag, readable in held:
             writable, more = self.admin(tag, readable)
             events.extend(more)
@@ -544,7 +576,12 @@ class Virtio14Device:
         if op == "fetch":
             if not self.may_access(member, stopped_ok=self.bug("fetch-after-stop")):
                 return False, events
-            return dq.fetch(member.mem), events
+            if q not in member.kicked:     # nothing to do until the driver notifies the queue
+                return False, events
+            if dq.fetch(member.mem):
+                return True, events
+            member.kicked.discard(q)       # served to the end: wait for the next doorbell
+            return False, events
         if op == "complete":
             if not self.may_access(member, stopped_ok=self.bug("dma-after-stop")):
                 return False, events

@@ -133,8 +133,9 @@ class DeviceQueue:
         self.last_avail = (self.last_avail + 1) & 0xFFFF
         return True
 
-    def complete(self, mem: GuestMemory, member: int, dma: DmaHook) -> bool:
-        """Write the oldest in-flight buffer's data and a used element, then the used index (DMA)."""
+    def complete(self, mem: GuestMemory, member: int, dma: DmaHook, *, write_index: bool = True) -> bool:
+        """Write the oldest in-flight buffer's data and a used element, then the used index (DMA);
+        `write_index` False leaves the used index in guest memory behind (a catalogue bug)."""
         if not self.inflight:
             return False
         desc_id, seq = self.inflight.pop(0)
@@ -146,6 +147,7 @@ class DeviceQueue:
         mem.write(elem, desc_id.to_bytes(4, "little") + len(data).to_bytes(4, "little"))
         dma(elem, 8, False)
         self.used_idx = (self.used_idx + 1) & 0xFFFF
-        mem.write(used_addr(self.q) + 2, self.used_idx.to_bytes(2, "little"))
-        dma(used_addr(self.q) + 2, 2, False)
+        if write_index:
+            mem.write(used_addr(self.q) + 2, self.used_idx.to_bytes(2, "little"))
+            dma(used_addr(self.q) + 2, 2, False)
         return True
