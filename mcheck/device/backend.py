@@ -63,6 +63,10 @@ def batch_of(backend: Any, requests: list[tuple]) -> list[tuple[Any, list[Any]]]
             answer = backend.submit(req[1])
         elif req[0] == "inject":
             answer = backend.inject(req[1], req[2], req[3])
+        elif req[0] == "control":
+            if not hasattr(backend, "control"):
+                raise DeviceError(f"this backend has no control requests ({req[1]})")
+            answer = backend.control(req[1], **req[2])
         else:
             answer = backend.workload(req[1], req[2], req[3])
         out.append((answer, backend.events()))
@@ -185,9 +189,9 @@ class EmulatorBackend:
                 raise DeviceError(f"device sent a malformed frame in answer to {what}: {exc}") from None
 
     def batch(self, requests: list[tuple], window: int = 64) -> list[tuple[Any, list[Any]]]:
-        """Pipelined requests: ("submit", readable) | ("inject", kind, m, q) | ("work", op, m, q).
-        Returns (answer, events) per request: writable or None (held) for a submit, the
-        `done` flag otherwise; events are what the device did while serving it. Up to
+        """Pipelined requests: ("submit", readable) | ("inject", kind, m, q) | ("work", op, m, q)
+        | ("control", op, fields). Returns (answer, events) per request: writable or None
+        (held) for a submit, the ACK object for a control, the `done` flag otherwise; events are what the device did while serving it. Up to
         `window` requests are in flight at once; each still has its own timeout."""
         out: list[tuple[Any, list[Any]]] = []
         for start in range(0, len(requests), window):
@@ -196,9 +200,9 @@ class EmulatorBackend:
             for req in chunk:
                 data, what, expect, tag = self._encode(req)
                 frames.append(data)
-                meta.append((what, expect, tag))
+                meta.append((what, expect, tag, req[0]))
             self._send(b"".join(frames), meta[0][0])
-            for what, expect, tag in meta:
+            for what, expect, tag, kind in meta:
                 self._events = []
                 answer = self._answer(what, expect, tag)
                 if expect == COMPLETE:
@@ -206,7 +210,7 @@ class EmulatorBackend:
                         self.pending[tag] = what
                     out.append((answer, self._events))
                 else:
-                    out.append((bool(answer.get("done")), self._events))
+                    out.append((answer if kind == "control" else bool(answer.get("done")), self._events))
                 self._events = []
         return out
 
@@ -227,6 +231,9 @@ class EmulatorBackend:
             ev = INJECT_TYPES[kind](index=self.requests, timestamp=time.time_ns(), **fields)
             what = f"request #{self.requests} (inject {kind}" + (f" member {member})" if kind != "owner_reset" else ")")
             return frame(INJECT, pack_event(ev, self.pcode)), what, ACK, None
+        if req[0] == "control":
+            _, op, fields = req
+            return (json_frame(CONTROL, {"op": op, **fields}), f"request #{self.requests} (control {op})", ACK, None)
         _, op, member, queue = req
         return (json_frame(WORKLOAD, {"op": op, "member": member, "queue": queue}),
                 f"request #{self.requests} (workload {op} member {member} queue {queue})", ACK, None)

@@ -29,6 +29,7 @@ from mcheck.replay.engine import UNEXPLAINED, Replayer, divergence_violation
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import AdminCommand, AdminComplete
 
+GUEST_PAGE = 4096          # bytes of one guest-memory page (docs/device-protocol.md, mem_read)
 INJECTED = ("flr_begin", "flr_end", "member_reset", "owner_reset", "pm_begin", "pm_end", "doorbell")
 
 
@@ -132,7 +133,7 @@ def _power_on(backend: Any, plan: list[tuple[Any, tuple | None]], device_config:
     order, or None (with the failure recorded in `out`) when the device cannot be reached."""
     try:
         backend.power_on(device_config)
-        return iter(batch_of(backend, [r[:4] for _, r in plan if r is not None]))
+        return iter(batch_of(backend, [r[:3] if r[0] == "control" else r[:4] for _, r in plan if r is not None]))
     except DeviceError as exc:
         out.failures.append(Failure(-1, str(exc), []))
         out.passed = False
@@ -268,6 +269,21 @@ def _member_of(codec: Codec, readable: bytes) -> int | None:
         return None
 
 
+def _with_checks(events: list[Any], adapter: Any) -> list[tuple[Any, tuple | None]]:
+    """The test's requests, each with its event; a guest-memory check annotation
+    (`check {...}`) becomes one `mem_read` control request per page the adapter needs,
+    carrying the check (the runner judges it once every page is read)."""
+    plan: list[tuple[Any, tuple | None]] = []
+    for ev in events:
+        if ev.KIND == "annotation" and ev.text.startswith("check "):
+            check = json.loads(ev.text[6:])
+            for page in adapter.check_pages(check):
+                plan.append((ev, ("control", "mem_read", {"member": check["member"], "page": page}, check)))
+            continue
+        plan.append((ev, _request_of(ev)))
+    return plan
+
+
 FAULT_BEGIN = {"flr_begin": "flr", "pm_begin": "pm"}
 FAULT_END = {"flr_end": "flr", "pm_end": "pm"}
 
@@ -297,7 +313,7 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
     out = Outcome(name=name, passed=True)
     fail = out.failures
     observed = out.observed
-    plan = [(ev, _request_of(ev)) for ev in events]
+    plan = _with_checks(events, adapter)
     answers = _power_on(backend, plan, device_config, out)
     if answers is None:
         return out
@@ -310,7 +326,8 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
     broken = False                                   # the replay diverged: later events are not judged
     explain: dict[int, str] = {}                     # test step -> how the answer differs from the example
     expected_of: dict[int, bytes] = {}               # test step -> the suite's example answer
-    held: dict[int, dict[str, Any]] = {}             # backend tag -> held command
+    held: dict[int, dict[str, Any]] = {}             # backend tag -> held command (its answer once given)
+    reordered: list[int] = []                        # steps of held commands answered before earlier ones
     in_fault: dict[int, set[str]] = {}               # member -> faults in progress
     work_clauses: dict[int, list[str]] = {}          # test step -> the clauses the suite names for it
     btag = getattr(backend, "tag", 0) - sum(1 for _, q in plan if q is not None and q[0] == "submit")
@@ -323,7 +340,12 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
     def diverged(step: int, what: str, clauses: list[str]) -> None:
         nonlocal broken
         broken = True
+        if reordered:       # what the device did next may follow from the order it processed them in
+            clauses = sorted(set(clauses) | {"D-AQ-6"})
+            what += (f" (earlier, the device completed held commands out of queue order, first at step "
+                     f"{reordered[0]}; they are judged in queue order, the order D-AQ-6 makes the device process them)")
         fail.append(Failure(step, what, clauses))
+
 
     def feed(step: int, ev: Any, work: str | None = None, during: bool = False) -> None:
         """One observed event into the replay."""
@@ -378,16 +400,33 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
     def collect(step: int, evs: list[Any], work: str | None = None) -> None:
         for dev in evs:
             if isinstance(dev, AdminComplete):
-                h = held.pop(dev.tag, None)
-                if h is None:
+                h = held.get(dev.tag)
+                if h is None or "writable" in h:
                     continue
-                want = expected_of.get(h["step"])
-                if want is not None:
-                    compare(h["step"], h["readable"], dev.writable, want)
-                feed(h["step"], AdminCommand(index=len(observed), timestamp=dev.timestamp, readable=h["readable"],
-                                             writable=dev.writable, codec=codec))
+                h["writable"], h["timestamp"] = dev.writable, dev.timestamp
+                if any(k < dev.tag and g["member"] == h["member"] and "writable" not in g for k, g in held.items()):
+                    reordered.append(h["step"])
+                release_held()
             else:
                 feed(step, dev, work)
+
+    def release_held(flush: bool = False) -> None:
+        """Feed the answers of held commands to the replay in queue order per member (D-AQ-6:
+        the device processes one admin queue's commands in order; Q10 leaves the order of
+        their completions open), so an answer waits for the earlier commands' answers."""
+        for tag in sorted(held):
+            h = held.get(tag)
+            if h is None or "writable" not in h:
+                continue
+            if not flush and any(k < tag and g["member"] == h["member"] and "writable" not in g
+                                 for k, g in held.items()):
+                continue
+            del held[tag]
+            want = expected_of.get(h["step"])
+            if want is not None:
+                compare(h["step"], h["readable"], h["writable"], want)
+            feed(h["step"], AdminCommand(index=len(observed), timestamp=h["timestamp"], readable=h["readable"],
+                                         writable=h["writable"], codec=codec))
 
     def compare(step: int, readable: bytes, got: bytes, want: bytes) -> None:
         cname = codec.decode_command(readable).name
@@ -415,12 +454,35 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
         diverged(step, f"workload step {op} member {m} queue {q}: the device did it, no state the model allows "
                        "here permits it", sorted(refusing) or list(work_clauses.get(step, [])))
 
+    pages: dict[int, bytes] = {}                     # guest pages read for the current check
     for ev, req in plan:
         step = ev.index
         if req is None:
             continue
         answer, devs = next(answers)
         out.steps += 1
+        if req[0] == "control":              # one page of a guest-memory check
+            collect(step, devs)
+            page = req[2]["page"]
+            data = answer.get("data") if isinstance(answer, dict) else None
+            try:
+                pages[page] = bytes.fromhex(data) if isinstance(data, str) else b""
+            except ValueError:
+                pages[page] = b""
+            check = req[3]
+            if len(pages) < len(adapter.check_pages(check)):
+                continue
+            got, pages = pages, {}
+            if broken:
+                continue
+            if any(len(v) != GUEST_PAGE for v in got.values()):
+                diverged(step, f"mem_read of member {check['member']} page {page}: the device returned "
+                               f"{len(got[page])} bytes, not a guest page", list(check["clauses"]))
+                continue
+            wrong = adapter.judge_check(model, r.layout, r._close(r.candidates).states, check, got)
+            if wrong is not None:
+                diverged(step, wrong, list(check["clauses"]))
+            continue
         if req[0] == "work":
             want = req[4]
             op, m, q = want["op"], want["member"], want["queue"]
@@ -460,6 +522,7 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
                     compare(step, ev.readable, answer, expected_of[step])
                 feed(step, AdminCommand(index=len(observed), timestamp=ev.timestamp, readable=ev.readable,
                                         writable=answer, codec=codec), during=bool(faults))
+    release_held(flush=True)
     for h in held.values():
         if h["ended"] is not None and not broken:
             diverged(h["step"], f"{_cmd(codec, h['readable'])}: the device did not answer the held command when "
