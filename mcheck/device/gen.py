@@ -349,11 +349,15 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
     adapter = adapter_for(model)
     if classes_only:
         return _class_suite(model, adapter, params, start_t)
-    result, exp = check(model, Bounds(), record_edges=True)
+    result, exp = check(model, Bounds(max_edges=edge_cap), record_edges=True)
+    too_many = InputError(f"model {model.name}: more than {edge_cap:,} transitions (the covering walk keeps every "
+                          f"one in memory); choose smaller parameters, or --classes-only for the targeted tests")
+    if any(b.startswith("max-edges") for b in result.bounds_hit):
+        raise too_many
     if result.bounds_hit:
         raise InputError(f"model {model.name}: exploration hit a bound ({', '.join(result.bounds_hit)}); choose smaller parameters")
     if exp.transitions > edge_cap:
-        raise InputError(f"model {model.name}: {exp.transitions:,} transitions exceed the cap of {edge_cap:,}")
+        raise too_many
     start = exp.init_ids[0]
     states = exp.states
     b = Builder(model, adapter)

@@ -33,6 +33,7 @@ class Bounds:
     max_states: int | None = None
     max_depth: int | None = None
     timeout: float | None = None
+    max_edges: int | None = None      # with recorded edges: stop once more are recorded
 
 
 @dataclass(kw_only=True)
@@ -249,6 +250,9 @@ def explore(model: LoadedModel, bounds: Bounds = Bounds(), *, record_edges: bool
                         break
                     if max_states is not None and len(states) >= max_states:
                         bounds_hit.append(f"max-states {max_states}")
+                        break
+                    if edges is not None and bounds.max_edges is not None and len(edges) > bounds.max_edges:
+                        bounds_hit.append(f"max-edges {bounds.max_edges}")
                         break
                     if progress is not None:
                         progress(len(states), len(nxt), depth, time.monotonic() - start)

@@ -111,3 +111,18 @@ def test_uncatchable_bug_is_a_catalogue_bug_that_passes(suites, tmp_path, profil
     suite_dir, _ = suites[profile]
     row = kill_row(suite_dir, tmp_path / "miss.sock", profile, bug)
     assert not row.caught, f"--bug {bug} is caught now ({row.test}: {row.message}); drop it from UNCATCHABLE"
+
+
+def test_suite_too_large_for_the_walk_is_refused_early_with_the_alternative():
+    """The covering walk keeps every transition in memory: past the cap the exploration
+    stops at once (not after recording them all) and the error points at --classes-only."""
+    from mcheck.device.gen import generate
+    from mcheck.errors import InputError
+    with pytest.raises(InputError, match=r"more than 1,000 transitions .*--classes-only"):
+        generate("virtio-1.4", {"members": 1}, edge_cap=1000)
+
+
+def test_classes_only_suite_needs_no_exploration(suite14_m2):
+    _, suite = suite14_m2
+    assert suite.coverage["classes_only"] and "states" not in suite.coverage
+    assert {t.name for t in suite.tests} >= {"ownership", "sets-g1-bundle"}
