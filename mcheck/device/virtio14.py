@@ -11,6 +11,8 @@ bundle (D-GA-5), a SET while running (D-DP-4's SHOULD), a driver limit above its
 it holds METADATA_GET and GET during a fault like MODE_SET and SET (Q7), puts a reset
 member back to running (Q1), keeps a member's objects across its FLR (T5), and leaves
 modes and held SET parts alone at an owner reset (Q8). `compat="linux"` adds T1a/T1b.
+`variants` (VARIANTS) switch to other permitted answers, one reading per switch: a suite
+must pass against each of them.
 Modes follow §5, device parts are encoded with the profile codec in order-table order
 (§7), resource objects live in one owner-wide id pool (Q19), a member FLR or reset
 returns the member to defaults (D-DP-22), and MODE_SET / SET wait for the end of a
@@ -64,6 +66,46 @@ DEVICE_ONLY_BUGS = {
     "doorbell-lost-while-stopped": "a doorbell rung while the member is stopped is dropped, so buffers posted then "
                                    "are not processed after the resume (D-DP-12: a stopped device accepts driver "
                                    "notifications; caught in autonomous mode, where the device must act on them)",
+}
+
+# spec-permitted readings: where the spec leaves the device a choice (MAY, SHOULD, "an error",
+# an upper bound, an open question), this device takes one fixed answer; each variant takes
+# another permitted one. A conformance suite generated once must pass against every variant
+# (docs/kill-matrix.md, variant rows); each names the clause or question that permits it.
+VARIANTS = {
+    "size-upper-bound": "METADATA_GET(SIZE) answers 64 bytes more than the GET(ALL) returns (I-DP-10: SIZE is an "
+                        "upper bound)",
+    "set-running-einval": "DEV_PARTS_SET while running refused with EINVAL/INVALID_FIELD instead of EBUSY (D-DP-4, "
+                          "Q6: the error code is unspecified)",
+    "set-running-accepted": "DEV_PARTS_SET while running accepted, its parts held for the next resume (D-DP-4 is a "
+                            "SHOULD: a warning)",
+    "state-before-object": "DEV_PARTS_SET checks the mode before the object and DRIVER_CAP_SET checks for live "
+                           "objects before the limits (no precedence beyond D-GA-1's group, opcode, member)",
+    "partial-list-use": "LIST_USE accepts any set, one that splits a family or the dev-parts bundle included, and "
+                        "enables what it names (D-GA-5: the device MAY reject it)",
+    "pci-common-cfg": "DEV_PARTS_GET(ALL) and METADATA_GET report PCI_COMMON_CFG parts, one per exported field "
+                      "(I-DP-8: zero or more, one per distinct offset; order table, D-DP-3)",
+    "pad-results": "every writable part padded with zeros to a multiple of 8 bytes (D-AQ-5)",
+    "reserved-flags-ignored": "DEV_MODE_SET flag bits 1..7 ignored, bit 0 acted on (Q5, reading ignore)",
+    "mode-kept-after-reset": "a member FLR or reset leaves a stopped member stopped (Q1, reading keep)",
+    "objects-destroyed-at-flr": "a member FLR destroys the member's resource objects (T5, reading destroyed)",
+    "get-during-flr": "METADATA_GET and GET answered during a member FLR, reset or PM transition (Q7, reading "
+                      "answer)",
+    "owner-reset-resumes": "an owner reset puts every stopped member back to running (Q8, reading running)",
+    "owner-reset-drops-pending": "an owner reset drops the SET parts held for the next resume (owner_reset_pending, "
+                                 "reading drop)",
+    "get-returns-set": "GET and METADATA_GET after a SET, before the resume, report the SET parts "
+                       "(get_after_set, reading set)",
+    "transient-errors": "every 4th command past validation answered EAGAIN or ENOMEM (alternately), without side "
+                        "effect (D-AQ-7)",
+    "other-error-codes": "an error other than the preferred one where the spec says SHOULD: EINVAL for an existing "
+                         "id (D-RO-1 prefers EEXIST) and a missing object (D-RO-2 prefers ENXIO), ENOSPC while "
+                         "objects exist (D-CAP-4 prefers EBUSY); a warning, not a failure",
+    "cap-limit-clamped": "DRIVER_CAP_SET with limits above the device's accepted, clamped to them (D-CAP-2)",
+    "stop-refused-once": "every other real stop (running to stopped) refused with EBUSY, without side effect "
+                         "(D-DP-20 requires only the idempotent stop to succeed; I-DP-7)",
+    "modify-refused": "RESOURCE_OBJ_MODIFY of a DEV_PARTS object refused with EINVAL/INVALID_FIELD, no side effect "
+                      "(D-RO-6: the spec does not say such an object accepts one)",
 }
 
 GROUP_SELF, GROUP_SRIOV = 0, 1
@@ -137,11 +179,16 @@ class Virtio14Device:
     profile_name = "virtio-1.4"
 
     def __init__(self, *, members: int = 1, queues: int = 1, objects: int = 1, pages: int = 8,
-                 bugs: set[str] | frozenset[str] = frozenset(), compat: str = "none") -> None:
+                 bugs: set[str] | frozenset[str] = frozenset(), compat: str = "none",
+                 variants: set[str] | frozenset[str] = frozenset()) -> None:
         if compat not in COMPAT:
             raise ValueError(f"compat {compat!r}: use one of {', '.join(COMPAT)}")
+        unknown = sorted(set(variants) - set(VARIANTS))
+        if unknown:
+            raise ValueError(f"variant {unknown[0]!r}: use one of {', '.join(VARIANTS)}")
         self.codec = Codec(load_profile(self.profile_name))
         self.bugs = set(bugs)
+        self.variants = set(variants)     # spec-permitted readings (VARIANTS) this device takes
         self.compat = compat
         self.configure(members=members, queues=queues, objects=objects, pages=pages)
 
@@ -154,6 +201,8 @@ class Virtio14Device:
         self.cap_get = self.cap_set = 0
         self.objects: dict[int, ResourceObject] = {}
         self.members = {m: self._new_member(m) for m in range(1, members + 1)}
+        self.served = 0        # commands past validation since power-on (variant transient-errors)
+        self.real_stops = 0    # stops of a running member asked for since power-on (variant stop-refused-once)
 
     def _new_member(self, m: int) -> Member:
         mem = GuestMemory(self.pages)
@@ -169,6 +218,10 @@ class Virtio14Device:
 
     def bug(self, name: str) -> bool:
         return name in self.bugs
+
+    def variant(self, name: str) -> bool:
+        """Whether the device takes this spec-permitted reading (VARIANTS)."""
+        return name in self.variants
 
     def supported(self, group: int) -> frozenset[int]:
         """The opcodes a group supports (what its LIST_QUERY reports)."""
@@ -199,11 +252,16 @@ class Virtio14Device:
                 if name in DEFERRABLE and member.phase != "none" and not self._answers_during(name, member.phase):
                     member.held.append((tag, readable))
                     return None, events
+                self._transient(name)
                 fields = self._member_cmd(name, cmd, member, events)
             else:
+                self._transient(name)
                 fields = self._owner(name, cmd)
             qualifier = "INVALID_FIELD" if name == "DEV_MODE_SET" and self.bug("ok-with-qualifier") else "OK"
-            return self.codec.encode_result(name, "OK", qualifier, fields), events
+            writable = self.codec.encode_result(name, "OK", qualifier, fields)
+            if self.variant("pad-results") and len(writable) % 8:
+                writable += bytes(8 - len(writable) % 8)
+            return writable, events
         except Reject as r:
             if name is None:
                 return self._fail_raw(r.status, r.qualifier), events
@@ -213,8 +271,20 @@ class Virtio14Device:
         prof = self.codec.profile
         return prof.status[status].to_bytes(2, "little") + prof.qualifiers[qualifier].to_bytes(2, "little") + bytes(4)
 
+    def _transient(self, name: str | None) -> None:
+        """Variant transient-errors: every 4th command past validation (and not held) fails
+        with EAGAIN or ENOMEM, alternately, before it does anything (D-AQ-7: no side effect)."""
+        if name is None or not self.variant("transient-errors"):
+            return
+        self.served += 1
+        if self.served % 4 == 0:
+            raise Reject("EAGAIN", "TRYAGAIN") if self.served % 8 else Reject("ENOMEM", "NORESOURCE")
+
     def _answers_during(self, name: str, phase: str) -> bool:
-        """Whether a deferrable command is answered during this fault phase (only bugs do)."""
+        """Whether a deferrable command is answered during this fault phase (bugs, and the
+        Q7 variant get-during-flr for METADATA_GET and GET)."""
+        if name in ("DEV_PARTS_METADATA_GET", "DEV_PARTS_GET"):
+            return self.variant("get-during-flr")
         if name == "DEV_PARTS_SET":
             return phase == "flr" and self.bug("set-during-flr")
         if name != "DEV_MODE_SET":
@@ -279,7 +349,7 @@ class Virtio14Device:
             return {"opcodes": opcode_words(reported)}
         if name == "LIST_USE":
             ops = opcodes_of(f.get("opcodes", []))
-            if not self._accepts(group, ops):
+            if not self._accepts(group, ops) and not self.variant("partial-list-use"):
                 raise Reject("EINVAL", "INVALID_FIELD")
             if not self.bug("list-use-ignored"):
                 self.enabled[group] = ops & self.supported(group)
@@ -294,11 +364,13 @@ class Virtio14Device:
             if f.get("id", 0) != 0:
                 raise Reject("ENXIO")
             get, set_ = f.get("get_parts_limit", 0), f.get("set_parts_limit", 0)
-            if max(get, set_) > self.n_objects:
+            if self.objects and self.variant("state-before-object"):
+                raise Reject("EBUSY")
+            if max(get, set_) > self.n_objects and not self.variant("cap-limit-clamped"):
                 raise Reject("EINVAL", "INVALID_FIELD")
             if self.objects:
-                raise Reject("EBUSY")
-            self.cap_get, self.cap_set = get, set_
+                raise Reject("ENOSPC" if self.variant("other-error-codes") else "EBUSY")
+            self.cap_get, self.cap_set = min(get, self.n_objects), min(set_, self.n_objects)
             return {}
         raise Reject("EINVAL", "INVALID_OPCODE")   # an opcode this device gives no meaning
 
@@ -314,7 +386,7 @@ class Virtio14Device:
         oid = f.get("obj_id", 0)
         obj = self.objects.get(oid)
         if obj is None or obj.member != member.mid:
-            raise Reject("ENXIO")
+            raise Reject("EINVAL", "INVALID_FIELD") if self.variant("other-error-codes") else Reject("ENXIO")
         return oid, obj
 
     def _object(self, f: dict[str, Any], member: Member, kind: str) -> int:
@@ -333,7 +405,7 @@ class Virtio14Device:
             if oid >= self.n_objects or (oid >= limit and not self.bug("create-beyond-limit")):
                 raise Reject("ENOSPC")
             if oid in self.objects:
-                raise Reject("EEXIST")
+                raise Reject("EINVAL", "INVALID_FIELD") if self.variant("other-error-codes") else Reject("EEXIST")
             self.objects[oid] = ResourceObject(member.mid, kind, kind)
             return {}
         if name == "RESOURCE_OBJ_DESTROY":
@@ -347,6 +419,8 @@ class Virtio14Device:
             if kind == "invalid":
                 raise Reject("EINVAL", "INVALID_FIELD")
             _, obj = self._own(f, member)
+            if self.variant("modify-refused"):
+                raise Reject("EINVAL", "INVALID_FIELD")
             obj.kind = kind
             return {}
         if name == "RESOURCE_OBJ_QUERY":
@@ -362,7 +436,8 @@ class Virtio14Device:
             self._object(f, member, "get")
             parts = self.parts(member)
             if kind == METADATA_SIZE:
-                return {"value": len(self.codec.encode_parts(parts)), "headers": []}
+                extra = 64 if self.variant("size-upper-bound") else 0
+                return {"value": len(self.codec.encode_parts(parts)) + extra, "headers": []}
             if kind == METADATA_COUNT:
                 return {"value": len(parts), "headers": []}
             return {"value": len(parts), "headers": [self._header(p) for p in parts]}
@@ -377,11 +452,17 @@ class Virtio14Device:
                 parts = [p for p in parts if (p.get("type"), p.get("index"), p.get("offset")) in wanted]
             return {"parts": parts}
         if name == "DEV_PARTS_SET":
+            running = member.mode != "stopped"
+            refuse = None if self.variant("set-running-accepted") else (
+                Reject("EINVAL", "INVALID_FIELD") if self.variant("set-running-einval") else Reject("EBUSY"))
+            if running and refuse is not None and self.variant("state-before-object") \
+                    and not self.bug("set-while-running"):
+                raise refuse
             self._object(f, member, "set")
             value = self._check_set(f.get("parts", []))
-            if member.mode != "stopped":
+            if running and (refuse is not None or self.bug("set-while-running")):
                 if not self.bug("set-while-running"):
-                    raise Reject("EBUSY")      # D-DP-4: SHOULD refuse while running
+                    raise refuse               # D-DP-4: SHOULD refuse while running
                 if value is not None:
                     member.status = value      # the bug: applied at once, not at the resume
                 return {}
@@ -390,13 +471,17 @@ class Virtio14Device:
             return {}
         # DEV_MODE_SET
         flags = f.get("flags", 0)
-        if flags & ~1:
+        if flags & ~1 and not self.variant("reserved-flags-ignored"):
             if self.bug("einval-side-effect"):
                 self._stop(member, events)
             raise Reject("EINVAL", "INVALID_FIELD")
         if flags & 1:
             if member.mode == "stopped" and self.bug("stop-not-idempotent"):
                 raise Reject("EBUSY")
+            if member.mode == "running" and self.variant("stop-refused-once"):
+                self.real_stops += 1
+                if self.real_stops % 2:
+                    raise Reject("EBUSY")
             self._stop(member, events)
         else:
             self._resume(member)
@@ -448,15 +533,22 @@ class Virtio14Device:
         member.mode = "running"
 
     def parts(self, member: Member) -> list[dict[str, Any]]:
-        """Every part of the member in order-table order (§7)."""
-        ok = member.driver_ok
+        """Every part of the member in order-table order (§7); variant get-returns-set: with
+        SET parts held for the resume, the status they restore."""
+        status = member.status
+        if self.variant("get-returns-set") and member.pending is not None:
+            status = member.pending
+        ok = bool(status & DRIVER_OK_BIT)
         head = [
             {"type": "DEV_FEATURES", "flags": 0 if self.bug("features-not-optional") else OPTIONAL_PART,
              "value": [DEVICE_FEATURES]},
             {"type": "DRV_FEATURES", "flags": 0, "value": [DEVICE_FEATURES if ok else 0]},
-            {"type": "DEVICE_STATUS", "flags": 0, "value": member.status.to_bytes(4, "little")
-             if self.bug("get-bad-part-length") else member.status},      # 4 bytes where the type has 1
+            {"type": "DEVICE_STATUS", "flags": 0, "value": status.to_bytes(4, "little")
+             if self.bug("get-bad-part-length") else status},      # 4 bytes where the type has 1
         ]
+        if self.variant("pci-common-cfg"):     # num_queues (offset 18) and msix_config (offset 16)
+            head[2:2] = [{"type": "PCI_COMMON_CFG", "flags": 0, "offset": 16, "value": 0},
+                         {"type": "PCI_COMMON_CFG", "flags": 0, "offset": 18, "value": self.n_queues}]
         if self.bug("parts-out-of-order"):
             head = [head[0], head[2], head[1]]
         vq = [{"type": "VQ_CFG", "flags": 0, "index": q, "value": {
@@ -481,7 +573,8 @@ class Virtio14Device:
             q.reset()
             g.init()       # the guest driver throws its rings away and starts again
         member.kicked.clear()
-        member.mode = "running"   # Q1: a reset member is running (Linux, T6)
+        if not self.variant("mode-kept-after-reset"):
+            member.mode = "running"   # Q1: a reset member is running (Linux, T6)
 
     def inject(self, kind: str, m: int, q: int = 0) -> tuple[bool, list[tuple]]:
         events: list[tuple] = []
@@ -491,6 +584,11 @@ class Virtio14Device:
             self.cap_get = self.cap_set = 0
             if not self.bug("owner-reset-keeps-objects"):
                 self.objects.clear()
+            for x in self.members.values():
+                if self.variant("owner-reset-resumes"):
+                    x.mode = "running"             # Q8 reading running (held SET parts stay for a resume)
+                if self.variant("owner-reset-drops-pending"):
+                    x.pending = None
             return True, events
         if member is None:
             return False, events
@@ -499,6 +597,8 @@ class Virtio14Device:
                 return False, events
             member.phase = "flr"
             self._reset_member(member, keep_parts=self.bug("flr-keeps-parts"))
+            if self.variant("objects-destroyed-at-flr"):     # T5 reading destroyed
+                self.objects = {k: v for k, v in self.objects.items() if v.member != m}
             return True, events
         if kind == "flr_end":
             if member.phase != "flr":
