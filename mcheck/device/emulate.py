@@ -13,8 +13,12 @@ PROFILES = ("virtio-1.4", "draft-v1")
 
 
 def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1, pages: int = 8,
-                bugs: list[str] | None = None, compat: str = "none") -> Any:
+                bugs: list[str] | None = None, compat: str = "none", variants: list[str] | None = None) -> Any:
+    """The software device of `profile`. `bugs`: catalogue bugs it shows; `variants`
+    (virtio-1.4): spec-permitted readings it takes instead of its default answers
+    (mcheck.device.virtio14.VARIANTS). Unknown names are one-line input errors."""
     bugs = list(bugs or [])
+    variants = list(variants or [])
     if profile == "virtio-1.4":
         from mcheck.device.virtio14 import BUGS
         from mcheck.device.virtio14 import Virtio14Device as cls
@@ -31,7 +35,15 @@ def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1
         hint = f"; it is a {other} bug: add --profile {other}" if unknown[0] in other_bugs else ""
         raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(BUGS))}){hint}")
     if profile == "virtio-1.4":
-        return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), compat=compat)
+        from mcheck.device.virtio14 import VARIANTS
+        bad = [v for v in variants if v not in VARIANTS]
+        if bad:
+            raise InputError(f"--variant {bad[0]}: unknown variant for profile {profile} "
+                             f"(known: {', '.join(sorted(VARIANTS))})")
+        return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), compat=compat,
+                   variants=set(variants))
+    if variants:
+        raise InputError(f"--variant {variants[0]}: only the virtio-1.4 device has variants")
     if compat != "none":
         raise InputError(f"--compat {compat}: only the virtio-1.4 device has compatibility presets")
     return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs))
@@ -49,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compat", default="none", choices=("none", "linux"),
                    help="virtio-1.4: linux = also the Linux driver's needs beyond the spec (T1a: capability commands "
                         "on the SR-IOV group; T1b: Self capabilities without a Self LIST_USE); default: the spec only")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME",
+                   help="virtio-1.4: take this spec-permitted reading instead of the default answer (repeatable; "
+                        "the names and the clauses that permit them: mcheck.device.virtio14.VARIANTS)")
     p.add_argument("--capture", metavar="FILE", help="write every exchange as a trace (.jsonl or .pcapng)")
 
 
@@ -63,7 +78,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     if not 1 <= args.members <= 64:
         raise InputError(f"--members {args.members}: must be 1..64")
     device = make_device(args.profile, members=args.members, queues=args.queues, objects=args.objects,
-                         pages=args.pages, bugs=args.bug, compat=args.compat)
+                         pages=args.pages, bugs=args.bug, compat=args.compat, variants=args.variant)
     emu = Emulator(device, args.capture)
 
     def stop(signum: int, frame: Any) -> None:
@@ -74,6 +89,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     def ready(name: Any) -> None:
         bugs = f", bugs {', '.join(args.bug)}" if args.bug else ""
         bugs += f", compat {args.compat}" if args.compat != "none" else ""
+        bugs += f", variants {', '.join(args.variant)}" if args.variant else ""
         print(f"mcheck emulate: {args.profile} device, {args.members} member(s){bugs}, listening on {args.listen}", flush=True)
 
     try:

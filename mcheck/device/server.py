@@ -122,7 +122,8 @@ class Emulator:
         if ftype == HELLO:
             json_body(body)
             return [json_frame(HELLO, {**self.header().to_json(), "device": self.device.topology(),
-                                       "bugs": sorted(self.device.bugs)})]
+                                       "bugs": sorted(self.device.bugs),
+                                       "variants": sorted(getattr(self.device, "variants", ()))})]
         if ftype == SUBMIT:
             event = self._unpack(body)
             if not isinstance(event, AdminSubmit):
