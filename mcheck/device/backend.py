@@ -49,6 +49,13 @@ INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "me
                                                      "pm_end", "doorbell")}
 
 
+def _before(answer: dict[str, Any], n: int) -> int:
+    """How many of an answer's n event frames came before the request (the ACK's `before`;
+    absent: a device that acts only on request, whose frames all follow from the request)."""
+    before = answer.get("before", 0)
+    return before if isinstance(before, int) and 0 <= before <= n else 0
+
+
 class DeviceError(McheckError):
     """The device failed to take part in the protocol (timeout, disconnect, malformed frame)."""
 
@@ -129,6 +136,9 @@ class EmulatorBackend:
         except ValueError as exc:
             raise DeviceError(f"device at {address} sent a bad HELLO: {exc}") from None
         self.device_info = hello
+        # the device takes its internal steps on its own (docs/device-protocol.md, "Autonomous devices")
+        self.autonomous = bool(hello.get("autonomous"))
+        self.before: list[int] = []     # per answer of the last batch: event frames that came before the request
         self.codec = Codec(load_profile(self.header.profile))
         self.pcode = PROFILE_CODES.get(self.header.profile, 0)
 
@@ -191,9 +201,12 @@ class EmulatorBackend:
     def batch(self, requests: list[tuple], window: int = 64) -> list[tuple[Any, list[Any]]]:
         """Pipelined requests: ("submit", readable) | ("inject", kind, m, q) | ("work", op, m, q)
         | ("control", op, fields). Returns (answer, events) per request: writable or None
-        (held) for a submit, the ACK object for a control, the `done` flag otherwise; events are what the device did while serving it. Up to
-        `window` requests are in flight at once; each still has its own timeout."""
+        (held) for a submit, the ACK object for a control, the `done` flag otherwise; events
+        are what the device did while serving it (an autonomous device: and before it,
+        `self.before` says how many came first). Up to `window` requests are in flight at
+        once; each still has its own timeout."""
         out: list[tuple[Any, list[Any]]] = []
+        self.before = []
         for start in range(0, len(requests), window):
             chunk = requests[start : start + window]
             frames, meta = [], []
@@ -209,8 +222,10 @@ class EmulatorBackend:
                     if answer is None:
                         self.pending[tag] = what
                     out.append((answer, self._events))
+                    self.before.append(len(self._events))
                 else:
                     out.append((answer if kind == "control" else bool(answer.get("done")), self._events))
+                    self.before.append(_before(answer, len(self._events)))
                 self._events = []
         return out
 
@@ -257,6 +272,13 @@ class EmulatorBackend:
     def control(self, op: str, **fields: Any) -> dict[str, Any]:
         self.requests += 1
         return self._request(json_frame(CONTROL, {"op": op, **fields}), f"request #{self.requests} (control {op})", expect=ACK)
+
+    def quiesce(self, idle_ms: float, max_ms: float) -> tuple[bool, list[Any]]:
+        """Wait until the device has been idle for `idle_ms` (at most `max_ms`): (quiet, what
+        it did meanwhile and since its last answer). A device that does not act on its own
+        answers at once."""
+        answer = self.control("quiesce", idle_ms=idle_ms, max_ms=max_ms)
+        return bool(answer.get("quiet")), self.events()
 
     def power_on(self, config: dict[str, Any]) -> None:
         self.control("power_on", config=config)

@@ -65,6 +65,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="virtio-1.4: take this spec-permitted reading instead of the default answer (repeatable; "
                         "the names and the clauses that permit them: mcheck.device.virtio14.VARIANTS)")
     p.add_argument("--capture", metavar="FILE", help="write every exchange as a trace (.jsonl or .pcapng)")
+    p.add_argument("--autonomous", action="store_true",
+                   help="act on its own like hardware: fetch buffers at the doorbell, write them back and notify "
+                        "after random delays (HELLO says autonomous; docs/device-protocol.md)")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="--autonomous: seed of the random delays (default 0)")
+    p.add_argument("--max-delay-ms", type=float, default=None, metavar="D",
+                   help="--autonomous: longest delay before each step the device takes on its own (default 5)")
+
+
+def autonomous_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The Emulator keywords of --autonomous, --seed, --max-delay-ms (one-line errors, exit 2)."""
+    from mcheck.device.server import DEFAULT_MAX_DELAY_MS
+    autonomous = getattr(args, "autonomous", False)
+    seed, delay = getattr(args, "seed", None), getattr(args, "max_delay_ms", None)
+    if not autonomous:
+        if seed is not None:
+            raise InputError("--seed: only with --autonomous (a device driven step by step has no random delays)")
+        if delay is not None:
+            raise InputError("--max-delay-ms: only with --autonomous")
+        return {}
+    if args.profile != "virtio-1.4":
+        raise InputError(f"--autonomous: only the virtio-1.4 device acts on its own, not {args.profile}")
+    delay = DEFAULT_MAX_DELAY_MS if delay is None else delay
+    if not 0 <= delay <= 10_000:
+        raise InputError(f"--max-delay-ms {delay:g}: must be 0..10000")
+    return {"autonomous": True, "seed": 0 if seed is None else seed, "max_delay_ms": delay}
 
 
 def run_emulate(args: argparse.Namespace) -> int:
@@ -77,9 +102,10 @@ def run_emulate(args: argparse.Namespace) -> int:
         trace_format(args.capture)
     if not 1 <= args.members <= 64:
         raise InputError(f"--members {args.members}: must be 1..64")
+    autonomy = autonomous_options(args)
     device = make_device(args.profile, members=args.members, queues=args.queues, objects=args.objects,
                          pages=args.pages, bugs=args.bug, compat=args.compat, variants=args.variant)
-    emu = Emulator(device, args.capture)
+    emu = Emulator(device, args.capture, **autonomy)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
@@ -90,6 +116,8 @@ def run_emulate(args: argparse.Namespace) -> int:
         bugs = f", bugs {', '.join(args.bug)}" if args.bug else ""
         bugs += f", compat {args.compat}" if args.compat != "none" else ""
         bugs += f", variants {', '.join(args.variant)}" if args.variant else ""
+        if autonomy:
+            bugs += f", autonomous (seed {autonomy['seed']}, delays up to {autonomy['max_delay_ms']:g} ms)"
         print(f"mcheck emulate: {args.profile} device, {args.members} member(s){bugs}, listening on {args.listen}", flush=True)
 
     try:

@@ -22,12 +22,14 @@ SUBMIT = b"S"     # record: AdminSubmit (tag, readable)  -> E* then COMPLETE (sa
 INJECT = b"I"     # record: flr_begin / flr_end / member_reset / owner_reset / pm_begin / pm_end / doorbell -> E* then ACK
 WORKLOAD = b"W"   # JSON {"op", "member", "queue"}: a guest or device workload step (pme and pci_read
                   # included) -> E* then ACK {"done"}
-CONTROL = b"P"    # JSON {"op": "power_on" | "mem_read" | "mem_write" | "state" | "ping", ...} -> ACK
+CONTROL = b"P"    # JSON {"op": "power_on" | "mem_read" | "mem_write" | "state" | "ping" | "quiesce", ...} -> ACK
+                  # (quiesce {"idle_ms", "max_ms"}: E* of what an autonomous device did, then ACK {"quiet", ...})
 # device -> client
 EVENT = b"E"      # record: dma_write / used_notify / config_notify / pme / pci_read
 COMPLETE = b"C"   # record: AdminComplete (tag, writable)
 QUEUED = b"Q"     # JSON {"tag"}: the command is held (e.g. during a member FLR); its COMPLETE comes later
-ACK = b"A"        # JSON object: the request is done
+ACK = b"A"        # JSON object: the request is done; an autonomous device adds "before": how many of the
+                  # frames before it happened before the request was taken (docs/device-protocol.md)
 ERROR = b"X"      # UTF-8 text: the request was malformed or failed
 
 TERMINAL = {COMPLETE, QUEUED, ACK, ERROR}
