@@ -143,6 +143,8 @@ def _power_on(backend: Any, plan: list[tuple[Any, tuple | None]], device_config:
 def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_config: dict[str, Any]) -> Outcome:
     """Send the test's driver-side requests (pipelined), then judge the answers in order."""
     if hasattr(judge.adapter, "DRIVEN"):
+        if getattr(backend, "autonomous", False):
+            return run_test_autonomous(backend, judge, events, name, device_config)
         return run_test_replayed(backend, judge, events, name, device_config)
     codec = judge.codec
     loose = judge.adapter.LOOSE_BODY
@@ -522,6 +524,457 @@ def run_test_replayed(backend: Any, judge: Judge, events: list[Any], name: str,
                     compare(step, ev.readable, answer, expected_of[step])
                 feed(step, AdminCommand(index=len(observed), timestamp=ev.timestamp, readable=ev.readable,
                                         writable=answer, codec=codec), during=bool(faults))
+    release_held(flush=True)
+    for h in held.values():
+        if h["ended"] is not None and not broken:
+            diverged(h["step"], f"{_cmd(codec, h['readable'])}: the device did not answer the held command when "
+                                f"the fault ended (step {h['ended']})", hold_clauses)
+    out.passed = not fail
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# autonomous devices (docs/device-protocol.md, "Autonomous devices")
+
+# workload steps a host can drive: the guest driver's own steps and a PCI configuration read;
+# every other step of a test (fetch, complete, notify, config, pme, service, run, dma) is the
+# device's own work, which an autonomous device takes when it decides to
+HOST_STEPS = ("init", "post", "pci_read")
+QUIET_MS = 5.0            # a quiescence point waits until the device has been idle this long ...
+QUIET_MAX_MS = 1000.0     # ... but no longer than this
+# the runner's obligation at a quiescence point: a running member processes the buffers the
+# guest made available, those posted while it was stopped included (run_test_autonomous)
+PROCESSED_CLAUSES = ["D-DP-12", "D-DP-21"]
+
+
+def autonomous_plan(events: list[Any], device_config: dict[str, Any], idle_ms: float, max_ms: float,
+                    check_pages: Callable[[dict[str, Any]], list[int]] | None = None) -> list[tuple[Any, tuple]]:
+    """The requests a host sends for a test to an autonomous device, each with the test
+    event it stands for: admin commands, injected events and host steps as written; every
+    device-internal step or probe of the test becomes a *quiescence point* (one per run of
+    consecutive ones): a `quiesce`, then a read of each member's ring pages, so the
+    runner sees what the device did there and checks that it processed what it had to.
+    A quiescence point also comes before each `post` (a device that is behind the test's
+    walk catches up first, so the guest never has more buffers out than the model's
+    abstraction holds) and at the end of the test (events the device has not yet
+    delivered). A guest-memory check of the test (`check {...}`, read with `check_pages`)
+    stays where it is."""
+    members = range(1, int(device_config.get("members", 1)) + 1)
+    quiesce = ("control", "quiesce", {"idle_ms": idle_ms, "max_ms": max_ms})
+    reads = [("control", "mem_read", {"member": m, "page": page}) for m in members for page in (0, 1)]
+    plan: list[tuple[Any, tuple]] = []
+    at_point = False                 # the last request is a quiescence point's
+
+    def point(ev: Any, why: str, kind: str) -> None:
+        nonlocal at_point
+        if not at_point:
+            key = (ev, why, kind)      # one object for the point's requests: the runner cuts the plan there
+            plan.append((key, quiesce))
+            plan.extend((key, r) for r in reads)
+            at_point = True
+
+    for ev in events:
+        if ev.KIND == "annotation" and ev.text.startswith("check ") and check_pages is not None:
+            check = json.loads(ev.text[6:])      # a guest-memory check: mem_read, judged by the adapter
+            plan.extend((ev, ("control", "mem_read", {"member": check["member"], "page": page}, check))
+                        for page in check_pages(check))
+            at_point = False
+            continue
+        req = _request_of(ev)
+        if req is None:
+            continue
+        if req[0] == "work" and req[1] not in HOST_STEPS:
+            point(ev, f"step {ev.index}, the test's {req[1]}", "work")
+            continue
+        if req[0] == "work" and req[1] == "post":
+            point(ev, f"step {ev.index}, before the guest posts a buffer", "post")
+        plan.append((ev, req))
+        at_point = False
+    if events:
+        point(events[-1], "end of test", "end")
+    return plan
+
+
+def run_test_autonomous(backend: Any, judge: Judge, events: list[Any], name: str, device_config: dict[str, Any],
+                        *, idle_ms: float | None = None, max_ms: float | None = None) -> Outcome:
+    """Run a test against a device that acts on its own (HELLO `autonomous`), judging
+    everything it did by replay against the model.
+
+    The runner drives only what a host can: admin commands, injected events (doorbells,
+    FLR, member and owner resets, PM transitions), the guest driver's steps (`init`,
+    `post`), PCI reads, and mem_read. The test's device-internal steps and probes become
+    quiescence points (`autonomous_plan`). Judged:
+
+    - every admin answer, DMA write, used-buffer or config notification, PME and PCI read,
+      in the order the device reports them (events it produced between requests come
+      before the request they are delivered with, as the ACK's `before` says), by the
+      model's replay. The device's silent steps (a fetch, a member reset's end) are
+      hidden model actions, so the replay keeps every state consistent with whenever
+      the device may have taken them; the guest's `init` narrows the candidates like a
+      driven step. A DMA write or notification while stopped (D-DP-9, D-DP-16), one
+      after the stop completed without writing a fetched buffer back (D-DP-10/11), PCI
+      reads, and every admin answer are judged exactly as in `run_test_replayed`;
+    - held commands: held during a member's FLR, reset or PM transition and answered when
+      it ends (D-DP-17/18/19), as in `run_test_replayed`;
+    - an obligation the model cannot state (its device actions are all optional, it has
+      no "eventually"): at each quiescence point, for each member that is running, not
+      in a fault and DRIVER_OK in every state the replay allows, every buffer the guest
+      made available has been used (avail idx == used idx in the guest's rings, read
+      with mem_read). Buffers posted and doorbells rung while stopped must therefore be
+      processed once the member is resumed and the device is quiet (D-DP-12: driver
+      notifications are accepted while stopped, not lost; D-DP-21: the resume returns
+      the member to normal operation); a stop that stops more than it should (a failed
+      DEV_MODE_SET with a side effect) shows up here too.
+
+    `idle_ms` is the idle window of a quiescence point (default: QUIET_MS, at least the
+    device's `max_delay_ms` from HELLO), `max_ms` its bound (default QUIET_MAX_MS, at most
+    half the backend's request timeout)."""
+    from mcheck.device.virtq import PAGE, avail_addr, used_addr
+    from mcheck.trace.events import Doorbell
+    codec = judge.codec
+    adapter = judge.adapter
+    model = judge.model
+    hold_clauses = list(adapter.HOLD_CLAUSES)
+    info = getattr(backend, "device_info", {}) or {}
+    if idle_ms is None:
+        advertised = info.get("max_delay_ms", 0)
+        idle_ms = max(QUIET_MS, float(advertised) if isinstance(advertised, (int, float)) else 0.0)
+    if max_ms is None:
+        max_ms = min(QUIET_MAX_MS, getattr(backend, "timeout", 2.0) * 500.0)
+    out = Outcome(name=name, passed=True)
+    fail = out.failures
+    observed = out.observed
+    plan = autonomous_plan(events, device_config, idle_ms, max_ms, getattr(adapter, "check_pages", None))
+    try:
+        backend.power_on(device_config)
+    except DeviceError as exc:
+        fail.append(Failure(-1, str(exc), []))
+        out.passed = False
+        return out
+
+    r = judge.replayer
+    for k, v in judge._fresh.items():
+        setattr(r, k, copy.copy(v))
+    # the guest's steps the runner drives narrow the candidates; the device's own silent
+    # steps (fetch, a reset's end) are hidden: it takes them whenever it likes
+    driven_ops = {op: act for op, act in adapter.DRIVEN.items() if op in HOST_STEPS}
+    r.hidden = [a for a in r.hidden if model.actions[a].name not in driven_ops.values()
+                and model.actions[a].event is None]
+    members = range(1, int(device_config.get("members", 1)) + 1)
+    queues = range(int(device_config.get("queues", 1)))
+    broken = False
+    explain: dict[int, str] = {}
+    expected_of: dict[int, bytes] = {}
+    held: dict[int, dict[str, Any]] = {}
+    in_fault: dict[int, set[str]] = {}
+    unprocessed_reported = False
+    btag = getattr(backend, "tag", 0)        # the backend numbers the submits it sends from here
+    last_mode_set: dict[int, bool] = {}      # member -> whether its last answered DEV_MODE_SET succeeded
+    for ev in events:
+        if ev.KIND == "complete":
+            src = next((e for e in events if e.KIND == "submit" and e.tag == ev.tag), None)
+            if src is not None:
+                expected_of[src.index] = ev.writable
+
+    reordered: list[int] = []       # steps of held commands answered before earlier ones of their member
+
+    def diverged(step: int, what: str, clauses: list[str]) -> None:
+        nonlocal broken
+        broken = True
+        if reordered:       # what the device did next may follow from the order it processed them in
+            clauses = sorted(set(clauses) | {"D-AQ-6"})
+            what += (f" (earlier, the device completed held commands out of queue order, first at step "
+                     f"{reordered[0]}; they are judged in queue order, the order D-AQ-6 makes the device process them)")
+        fail.append(Failure(step, what, clauses))
+
+    def recent_clauses(n: int) -> list[str]:
+        for ev in reversed(observed[:n]):
+            if ev.KIND == "admin" and (ev.writable is None or ev.writable[:2] != b"\0\0"):
+                continue
+            if ev.KIND not in ("admin",) + INJECTED or ev.KIND == "doorbell":
+                continue
+            found = judge.expected_clauses(ev)
+            if found:
+                return found
+        return []
+
+    def feed(step: int, ev: Any, where: str | None = None, during: bool = False) -> None:
+        """One observed event into the replay; `where` names a device event's occasion."""
+        observed.append(ev)
+        if broken:
+            return
+        obs = judge.observe(ev)
+        if obs is None:
+            return
+        n = len(observed) - 1
+        if r.advance(obs, n):
+            return
+        d = r.explain(obs, n, ev.timestamp)
+        v = divergence_violation(model, r, d)
+        clauses = [c for c in d.clauses if c != UNEXPLAINED]
+        if ev.KIND == "admin":
+            src = next((e for e in events if e.index == step), None)
+            if not clauses and src is not None and src.KIND == "admin":
+                clauses = judge.expected_clauses(src)
+            if during:
+                clauses = sorted(set(clauses) | set(hold_clauses))
+                what = (f"{_cmd(codec, ev.readable)}: device answered {_status(codec, ev.writable)} during the "
+                        f"member's FLR/reset/PM transition; the model holds it until the fault ends "
+                        f"(replay: {v.message})")
+            else:
+                why = f" ({explain[step]})" if step in explain else ""
+                what = f"replay against the model: {v.message}{why}"
+        elif where is not None:
+            what = f"{ev.KIND} {where}: no state the model allows here permits it ({v.message})"
+            clauses = clauses or recent_clauses(n)
+        else:
+            what = f"replay against the model: {v.message}"
+            clauses = clauses or recent_clauses(n)
+        diverged(step, what, clauses)
+
+    def collect(step: int, evs: list[Any], where: str | None = None) -> None:
+        for dev in evs:
+            if isinstance(dev, AdminComplete):
+                h = held.get(dev.tag)
+                if h is None or "writable" in h:
+                    continue
+                h["writable"], h["timestamp"] = dev.writable, dev.timestamp
+                if any(k < dev.tag and g["member"] == h["member"] and "writable" not in g for k, g in held.items()):
+                    reordered.append(h["step"])
+                release_held()
+            else:
+                feed(step, dev, where)
+
+    def release_held(flush: bool = False) -> None:
+        """Held commands' answers go to the replay in queue order per member (D-AQ-6: one
+        admin queue's commands are processed in order; when their completions arrive is
+        open, Q10), so an answer waits for the answers of the member's earlier ones."""
+        for tag in sorted(held):
+            h = held.get(tag)
+            if h is None or "writable" not in h:
+                continue
+            if not flush and any(k < tag and g["member"] == h["member"] and "writable" not in g
+                                 for k, g in held.items()):
+                continue
+            del held[tag]
+            want = expected_of.get(h["step"])
+            if want is not None:
+                compare(h["step"], h["readable"], h["writable"], want)
+            feed(h["step"], AdminCommand(index=len(observed), timestamp=h["timestamp"], readable=h["readable"],
+                                         writable=h["writable"], codec=codec))
+
+    def compare(step: int, readable: bytes, got: bytes, want: bytes) -> None:
+        cname = codec.decode_command(readable).name
+        same = got[:4] == want[:4] if cname in adapter.LOOSE_BODY else got == want
+        if not same:
+            detail = "" if got[:4] != want[:4] else f" (result bytes differ: {got.hex()} vs {want.hex()})"
+            explain[step] = (f"{_cmd(codec, readable)}: device answered {_status(codec, got)}, "
+                             f"the suite's example answer is {_status(codec, want)}{detail}")
+
+    def driven(step: int, op: str, m: int, q: int) -> None:
+        """The guest took step `op` (init): the candidates become the states after it."""
+        if broken:
+            return
+        acts = [a for a in model.actions if a.name == driven_ops[op] and adapter.work_matches(a, m, q)]
+        closed = r._close(r.candidates).states
+        nxt = frozenset(y for a in acts for x in closed if (y := r.steps[a.index](x)) is not None)
+        if nxt:
+            r.candidates = nxt
+            return
+        refusing: set[str] = set()
+        for a in acts:
+            for x in list(closed)[:64]:
+                values = r.layout.unpack(x)
+                refusing.update(c for g in a.guards if not evaluate(g.cond, values) for c in g.clauses)
+        diverged(step, f"workload step {op} member {m} queue {q}: the device did it, no state the model allows "
+                       "here permits it", sorted(refusing) or recent_clauses(len(observed)))
+
+    def processed(step: int, why: str, quiet: bool, pages: dict[tuple[int, int], bytes]) -> None:
+        """The runner's obligation at a quiescence point (see the docstring above): a member
+        that is running, not in a fault and DRIVER_OK in every candidate state has used
+        every buffer its guest made available."""
+        nonlocal unprocessed_reported
+        if broken or unprocessed_reported:
+            return
+        states = [model.decode_state(r.layout.unpack(x)) for x in r._close(r.candidates).states]
+        for m in members:
+            if not states or not all(s.get(f"mode[{m}]") == "running" and s.get(f"phase[{m}]") == "none"
+                                     and s.get(f"status[{m}]") == "driver_ok" for s in states):
+                continue
+            ring, used = pages.get((m, 0)), pages.get((m, 1))
+            if ring is None or used is None:
+                continue
+            for q in queues:
+                a = int.from_bytes(ring[avail_addr(q) + 2: avail_addr(q) + 4], "little")
+                u = int.from_bytes(used[used_addr(q) - PAGE + 2: used_addr(q) - PAGE + 4], "little")
+                if a != u:
+                    unprocessed_reported = True
+                    late = "" if quiet else f"; the device was still busy after {max_ms:g} ms"
+                    clauses = list(PROCESSED_CLAUSES)
+                    if last_mode_set.get(m) is False:    # a refused DEV_MODE_SET must leave the mode alone
+                        late += "; the member's last DEV_MODE_SET was refused, which has no side effect (I-DP-7)"
+                        clauses.append("I-DP-7")
+                    fail.append(Failure(step, f"member {m} queue {q}: {(a - u) & 0xFFFF} buffer(s) the guest made "
+                                              f"available were not used at the quiescence point ({why}: avail idx {a}, "
+                                              f"used idx {u}, idle window {idle_ms:g} ms{late}), although the member "
+                                              "is running and DRIVER_OK in every state the model allows here: "
+                                              "doorbells accepted while stopped are not lost (D-DP-12) and a "
+                                              "resumed member operates normally (D-DP-21)",
+                                        clauses))
+                    return
+
+    def checked(step: int, check: dict[str, Any], read: dict[int, bytes]) -> None:
+        """A guest-memory check of the test, judged by the adapter against every state the
+        replay allows (the device may not have fetched a buffer yet: that state is one)."""
+        if broken:
+            return
+        why = adapter.judge_check(model, r.layout, r._close(r.candidates).states, check, read)
+        if why is not None:
+            fail.append(Failure(step, why, list(check.get("clauses") or [])))
+
+    quiet = True
+    pages: dict[tuple[int, int], bytes] = {}
+    check_read: dict[int, bytes] = {}
+
+    def judge_entry(ev: Any, req: tuple, answer: Any, devs: list[Any], before: int | None) -> None:
+        """One request of the plan and what the device answered and did."""
+        nonlocal quiet, pages, check_read, btag
+        before = len(devs) if before is None else before
+        if req[0] == "control" and len(req) > 3:          # a check's page
+            step, check = ev.index, req[3]
+            collect(step, devs[:before], f"done on its own before the check at step {step}")
+            data = answer.get("data") if isinstance(answer, dict) else None
+            if isinstance(data, str):
+                check_read[req[2]["page"]] = bytes.fromhex(data)
+            wanted = adapter.check_pages(check)
+            if all(p in check_read for p in wanted):
+                checked(step, check, {p: check_read[p] for p in wanted})
+                check_read = {}
+            return
+        if req[0] == "control":
+            step_ev, why, _kind = ev
+            step = step_ev.index
+            if req[1] == "quiesce":
+                quiet = bool(answer.get("quiet"))
+                pages = {}
+                collect(step, devs, f"done on its own by the quiescence point at {why}")
+                return
+            collect(step, devs[:before], f"done on its own by the quiescence point at {why}")
+            data = answer.get("data")
+            if isinstance(data, str):
+                try:
+                    pages[(req[2]["member"], req[2]["page"])] = bytes.fromhex(data)
+                except ValueError:
+                    pass
+            if len(pages) == 2 * len(members):
+                processed(step, why, quiet, pages)
+            return
+        step = ev.index
+        out.steps += 1
+        if req[0] == "work":
+            want = req[4]
+            op, m, q = want["op"], want["member"], want["queue"]
+            collect(step, devs[:before], f"done on its own before workload step {op}")
+            if answer and op in driven_ops:
+                driven(step, op, m, q)
+            collect(step, devs[before:], f"in answer to workload step {op} member {m} queue {q}")
+        elif req[0] == "inject":
+            kind, m = req[1], req[2]
+            collect(step, devs[:before], f"done on its own before {kind}")
+            if answer:
+                feed(step, ev)
+                if kind in FAULT_BEGIN:
+                    in_fault.setdefault(m, set()).add(FAULT_BEGIN[kind])
+                for h in held.values():
+                    if h["member"] == m and (FAULT_END.get(kind) in h["faults"] or kind == "member_reset"):
+                        h["ended"] = step
+                if kind in FAULT_END:
+                    in_fault.get(m, set()).discard(FAULT_END[kind])
+            collect(step, devs[before:], f"in answer to {kind}")
+        else:
+            out.commands += 1
+            btag += 1
+            collect(step, devs, f"before {_cmd(codec, ev.readable)} completed")
+            m = _member_of(codec, ev.readable)
+            faults = set(in_fault.get(m, ())) if m is not None else set()
+            if answer is None:
+                held[btag] = {"readable": ev.readable, "step": step, "member": m, "faults": faults, "ended": None}
+                if not faults and not broken:
+                    diverged(step, f"{_cmd(codec, ev.readable)}: device held the command outside any fault; "
+                                   "the model answers it at once",
+                             judge.expected_clauses(ev) if ev.KIND == "admin" else hold_clauses)
+            else:
+                if ev.KIND == "admin":
+                    compare(step, ev.readable, answer, ev.writable)
+                elif step in expected_of:
+                    compare(step, ev.readable, answer, expected_of[step])
+                if m is not None and codec.decode_command(ev.readable).name == "DEV_MODE_SET":
+                    last_mode_set[m] = answer[:2] == b"\0\0"
+                feed(step, AdminCommand(index=len(observed), timestamp=ev.timestamp, readable=ev.readable,
+                                        writable=answer, codec=codec), during=bool(faults))
+
+    def liveness(key: tuple) -> list[tuple[Any, tuple]]:
+        """After a quiescence point of the test's device work where the device is quiet and
+        in order: for each member and queue that is running, DRIVER_OK, not in a fault and
+        has nothing posted or in flight in every state the replay allows, the runner posts a
+        buffer and rings the doorbell (what a guest would do), then waits for quiescence:
+        the buffer must be used (`processed`). A device that stopped when it should not
+        have (say, on a DEV_MODE_SET it refused) is caught here."""
+        if broken or unprocessed_reported or len(pages) != 2 * len(members):
+            return []
+        states = [model.decode_state(r.layout.unpack(x)) for x in r._close(r.candidates).states]
+        test_ev = key[0]
+        out_reqs: list[tuple[Any, tuple]] = []
+        for m in members:
+            for q in queues:
+                if not states or not all(s.get(f"mode[{m}]") == "running" and s.get(f"phase[{m}]") == "none"
+                                         and s.get(f"status[{m}]") == "driver_ok"
+                                         and s.get(f"avail[{m}][{q}]") == 0 and s.get(f"inflight[{m}][{q}]") == 0
+                                         for s in states):
+                    continue
+                ring, used = pages[(m, 0)], pages[(m, 1)]
+                if ring[avail_addr(q) + 2: avail_addr(q) + 4] != used[used_addr(q) - PAGE + 2: used_addr(q) - PAGE + 4]:
+                    continue
+                want = {"op": "post", "member": m, "queue": q, "expect": True, "clauses": []}
+                out_reqs += [(test_ev, ("work", "post", m, q, want)),
+                             (Doorbell(index=test_ev.index, timestamp=test_ev.timestamp, member=m, queue=q),
+                              ("inject", "doorbell", m, q))]
+        if not out_reqs:
+            return []
+        live = (test_ev, f"step {test_ev.index}, after the runner posted a buffer on a running member", "live")
+        out_reqs.append((live, ("control", "quiesce", {"idle_ms": idle_ms, "max_ms": max_ms})))
+        out_reqs += [(live, ("control", "mem_read", {"member": m, "page": page})) for m in members for page in (0, 1)]
+        return out_reqs
+
+    def send(entries: list[tuple[Any, tuple]]) -> bool:
+        """Send a run of the plan (pipelined) and judge it; False if the device is gone."""
+        try:
+            got = batch_of(backend, [req[:3] if req[0] == "control" else req[:4] for _, req in entries])
+        except DeviceError as exc:
+            fail.append(Failure(-1, str(exc), []))
+            return False
+        befores = list(getattr(backend, "before", None) or []) or [None] * len(got)
+        for (ev, req), (answer, devs), before in zip(entries, got, befores):
+            judge_entry(ev, req, answer, devs, before)
+        return True
+
+    start = 0
+    while start < len(plan):      # up to the end of the next quiescence point, then judged
+        end = start
+        while end < len(plan) and not (isinstance(plan[end][0], tuple) and plan[end][1][1] == "mem_read"
+                                       and (end + 1 == len(plan) or plan[end + 1][0] is not plan[end][0])):
+            end += 1
+        end = min(end + 1, len(plan))
+        if not send(plan[start:end]):
+            out.passed = False
+            return out
+        last = plan[end - 1][0]
+        if isinstance(last, tuple) and last[2] == "work":
+            live = liveness(last)
+            if live and not send(live):
+                out.passed = False
+                return out
+        start = end
     release_held(flush=True)
     for h in held.values():
         if h["ended"] is not None and not broken:
