@@ -92,10 +92,10 @@ VARIANTS = {
     "get-during-flr": "METADATA_GET and GET answered during a member FLR, reset or PM transition (Q7, reading "
                       "answer)",
     "owner-reset-resumes": "an owner reset puts every stopped member back to running (Q8, reading running)",
-    "owner-reset-drops-pending": "an owner reset drops the SET parts held for the next resume (owner_reset_pending, "
-                                 "reading drop)",
-    "get-returns-set": "GET and METADATA_GET after a SET, before the resume, report the SET parts "
-                       "(get_after_set, reading set)",
+    "owner-reset-drops-pending": "an owner reset drops the SET parts held for the next resume (Q8: an owner reset's "
+                                 "effect on a stopped member is not stated; owner_reset_pending, reading drop)",
+    "get-returns-set": "GET and METADATA_GET after a SET, before the resume, report the SET parts (I-DP-5 says "
+                       "only that a SET takes effect at the resume; get_after_set, reading set)",
     "transient-errors": "every 4th command past validation answered EAGAIN or ENOMEM (alternately), without side "
                         "effect (D-AQ-7)",
     "other-error-codes": "an error other than the preferred one where the spec says SHOULD: EINVAL for an existing "
@@ -524,7 +524,12 @@ class Virtio14Device:
     def _resume(self, member: Member) -> None:
         if member.pending is not None and not self.bug("set-lost-at-resume"):
             member.status = member.pending
-            if member.driver_ok:   # the restored queues continue where the used ring says
+            # the restored queues continue where the used ring says; a running member (SET parts
+            # held across an owner reset or accepted while running, variants) keeps its queues
+            if member.mode != "stopped" and not member.driver_ok:
+                for q in member.queues:    # a running member restored to a reset status: no queue access
+                    q.inflight = []
+            if member.driver_ok and member.mode == "stopped":
                 for q in member.queues:
                     q.used_idx = member.guests[q.q].used_idx()
                     q.last_avail = q.used_idx
