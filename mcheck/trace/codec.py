@@ -258,6 +258,13 @@ class Codec:
             n = len(buf) // 8
             return [int.from_bytes(buf[i * 8 : i * 8 + 8], "little") for i in range(n)], len(buf) - n * 8
         if kind == "parts":
+            # D-AQ-5: a device pads its writable part to a multiple of 8 bytes; zero bytes after
+            # the last part, fewer than a part header, are that padding (left over, ignored)
+            pos = 0
+            while len(buf) - pos >= PART_HEADER_SIZE:
+                pos += PART_HEADER_SIZE + int.from_bytes(buf[pos + 12 : pos + 16], "little")
+            if pos < len(buf) and not any(buf[pos:]):
+                return self.decode_parts(buf[:pos]), len(buf) - pos
             return self.decode_parts(buf), 0
         if kind == "part_headers":
             n = len(buf) // PART_HEADER_SIZE

@@ -245,3 +245,20 @@ def test_random_well_formed_commands_round_trip(data: st.DataObject) -> None:
 def test_random_part_lists_round_trip(raw_parts: list[tuple[int, int, bytes, bytes]]) -> None:
     wire = b"".join(t.to_bytes(2, "little") + bytes([flags, 0]) + sel.ljust(8, b"\0") + len(v).to_bytes(4, "little") + v for t, flags, sel, v in raw_parts)
     assert V14.encode_parts(V14.decode_parts(wire)) == wire
+
+
+def test_get_result_padded_to_a_multiple_of_8_decodes_its_parts() -> None:
+    """D-AQ-5: a device pads its writable part to a multiple of 8 bytes; the zero bytes
+    after the last part are padding (left over), not a truncated part. Non-zero bytes
+    there are still a malformed part."""
+    parts = [{"type": "DEV_FEATURES", "flags": 1, "value": [1 << 32]},
+             {"type": "DEVICE_STATUS", "flags": 0, "value": 0x0F}]
+    exact = V14.encode_result("DEV_PARTS_GET", "OK", "OK", {"parts": parts})
+    assert len(exact) % 8
+    padded = exact + bytes(8 - len(exact) % 8)
+    res = V14.decode_result("DEV_PARTS_GET", padded)
+    assert res.fields["parts"] == V14.decode_result("DEV_PARTS_GET", exact).fields["parts"]
+    assert [p["type"] for p in res.fields["parts"]] == ["DEV_FEATURES", "DEVICE_STATUS"]
+    assert res.extra == len(padded) - len(exact)
+    with pytest.raises(CodecError, match="part header needs 16"):
+        V14.decode_result("DEV_PARTS_GET", exact + b"\x01" * (8 - len(exact) % 8))
