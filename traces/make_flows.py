@@ -124,8 +124,9 @@ class Flow:
         """One guest or device step on the emulator; the index of the last event it made."""
         done, events = self.dev.workload(op, V, q)
         last = None
-        if done and op == "post":
+        if done and op == "post":       # the guest notifies the queue; the device serves it from then on
             last = self.side(Doorbell, member=V, queue=q)
+            self.dev.inject("doorbell", V, q)
         if op == "pci_read":
             ev = events[0]
             return self.side(PciRead, member=V, offset=0, length=len(ev[3]), value=ev[3])
