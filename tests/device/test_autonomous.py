@@ -164,6 +164,17 @@ def test_every_other_bug_is_caught_in_autonomous_mode(suite14, tmp_path, bug):
     _caught(suite14, tmp_path, bug)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", sorted(MULTI))
+def test_multi_member_bug_is_caught_in_autonomous_mode(tmp_path, bug):
+    """The bugs that need a second member, on the targeted members=2 suite (gen-tests
+    --classes-only), as in the driven kill matrix."""
+    from mcheck.device.gen import generate, write_suite
+    write_suite(generate("virtio-1.4", {"members": 2}, classes_only=True), tmp_path / "m2")
+    row = kill_row(tmp_path / "m2", tmp_path / "m2.sock", "virtio-1.4", bug, members=2, autonomous=True)
+    assert row.caught and row.clauses, f"--autonomous --bug {bug}: {row.message}"
+
+
 def test_uncatchable_in_autonomous_mode_is_listed_with_a_reason():
     """The listed bugs are catalogue bugs with a reason; every other catalogue bug is in the
     autonomous kill matrix (ALL, or the multi-member suite's bugs)."""
