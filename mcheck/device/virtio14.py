@@ -484,7 +484,7 @@ class Virtio14Device:
                     raise Reject("EBUSY")
             self._stop(member, events)
         else:
-            self._resume(member)
+            self._resume(member, events)
         return {}
 
     def _header(self, part: dict[str, Any]) -> dict[str, Any]:
@@ -521,14 +521,16 @@ class Virtio14Device:
                                write_index=not self.bug("stop-no-used-index"))
         member.mode = "stopped"
 
-    def _resume(self, member: Member) -> None:
+    def _resume(self, member: Member, events: list[tuple]) -> None:
         if member.pending is not None and not self.bug("set-lost-at-resume"):
+            if member.mode != "stopped" and member.driver_ok and not member.pending & DRIVER_OK_BIT:
+                # a running member (SET parts accepted while running or held across an owner
+                # reset: variants) about to take a reset status finishes the buffers it holds
+                for q in member.queues:
+                    while q.inflight:
+                        q.complete(member.mem, member.mid, self._dma(member, events))
             member.status = member.pending
-            # the restored queues continue where the used ring says; a running member (SET parts
-            # held across an owner reset or accepted while running, variants) keeps its queues
-            if member.mode != "stopped" and not member.driver_ok:
-                for q in member.queues:    # a running member restored to a reset status: no queue access
-                    q.inflight = []
+            # the restored queues continue where the used ring says; a running member keeps its queues
             if member.driver_ok and member.mode == "stopped":
                 for q in member.queues:
                     q.used_idx = member.guests[q.q].used_idx()
