@@ -138,6 +138,29 @@ def kill_row(suite: str | Path, sock: str | Path, profile: str, bug: str | None,
     return Row(profile, bug, True, failed.name, f.clauses, f.message, len(outcomes), time.monotonic() - start)
 
 
+# spec-permitted variants of the virtio-1.4 device (mcheck.device.virtio14.VARIANTS) that fail
+# the suite because the MODEL rejects what the spec permits: variant -> why the spec permits
+# it, and the divergence the model reports (for the model's owner; the variant row is
+# expected to fail until the model is fixed, and the CI test xfails exactly these, strictly)
+MODEL_GAPS: dict[str, str] = {}
+
+
+def variants(profile: str = "virtio-1.4") -> list[str]:
+    """The device's spec-permitted variants (virtio-1.4 only): each must pass the suite."""
+    if profile != "virtio-1.4":
+        return []
+    from mcheck.device.virtio14 import VARIANTS
+    return list(VARIANTS)
+
+
+def variant_row(suite: str | Path, sock: str | Path, variant: str, members: int = 1) -> Row:
+    """One variant row: the virtio-1.4 emulator with `--variant NAME` must pass every test
+    (`caught` then means the suite, or the model judging it, failed a permitted device)."""
+    row = kill_row(suite, sock, "virtio-1.4", None, members, extra=["--variant", variant], fail_fast=True)
+    row.bug = f"--variant {variant}"
+    return row
+
+
 def markdown(rows: list[Row]) -> str:
     lines = ["| profile | emulator | caught | first failing test | clauses | tests run | failure |",
              "|---|---|---|---|---|---|---|"]
@@ -145,8 +168,13 @@ def markdown(rows: list[Row]) -> str:
         msg = r.message.replace("|", "\\|")
         if len(msg) > 140:
             msg = msg[:137] + "..."
-        emulator = "correct" if not r.bug else (r.bug if r.bug.startswith(("--compat", "strict")) else "--bug " + r.bug)
-        caught = "yes" if r.caught else ("passes all" if not r.bug or r.bug.startswith("--compat") else "no")
+        emulator = "correct" if not r.bug else (r.bug if r.bug.startswith(("--compat", "strict", "--variant"))
+                                                else "--bug " + r.bug)
+        caught = "yes" if r.caught else ("passes all" if not r.bug or r.bug.startswith(("--compat", "--variant"))
+                                         else "no")
+        if r.bug and r.bug.startswith("--variant") and r.caught:
+            gap = r.bug.split(" ", 1)[1] in MODEL_GAPS
+            caught = "FAILS: model gap (MODEL_GAPS)" if gap else "FAILS (must pass)"
         if r.bug and r.bug.startswith("strict") and r.caught:
             caught = "fails (as it must)"
         lines.append(f"| {r.profile} | {emulator} | "
@@ -175,7 +203,11 @@ default size. A bug is *caught* when a test fails; the table shows the first fai
 (`mcheck conform --fail-fast`), the clauses the failure names and the failure itself. The
 correct emulators must pass every test: the strict default against the default suite, and
 `--compat linux` against the suite generated with `-p compat=linux`; the strict emulator
-must fail the Linux suite (it refuses what T1a/T1b relax). The virtio-1.4 runner judges
+must fail the Linux suite (it refuses what T1a/T1b relax). The *variant rows* run the
+emulator in each spec-permitted reading (`mcheck emulate --variant NAME`, one at a time;
+`mcheck.device.virtio14.VARIANTS` names the clause or question that permits each): every
+one must pass the same default suite the bug rows fail, so a suite generated once passes
+a device of any permitted reading. `tests/device/test_variant_matrix.py` asserts them. The virtio-1.4 runner judges
 every answer and every piece of device work by replaying it against the model, so a
 device is never failed for an answer or a step the spec permits.
 `tests/device/test_device_killmatrix.py` asserts the same matrix on every run.
@@ -221,10 +253,18 @@ def build(out: str | Path | None = None) -> tuple[str, list[Row]]:
             rows.append(kill_row(sdir, sock, profile, None))
             for bug in catalogue(profile):
                 rows.append(kill_row(sdir, sock, profile, bug))
+            for variant in variants(profile):
+                rows.append(variant_row(sdir, sock, variant))
     skipped = [f"- `{bug}` ({profile}): {why}" for profile, bugs in UNCATCHABLE.items() for bug, why in bugs.items()]
+    from mcheck.device.virtio14 import VARIANTS
+    readings = "\nThe variants (virtio-1.4), each a reading the spec permits:\n\n" + "\n".join(
+        f"- `{name}`: {doc}" for name, doc in VARIANTS.items()) + "\n"
+    if MODEL_GAPS:
+        readings += "\nVariants the model rejects although the spec permits them (model gaps):\n\n" + "\n".join(
+            f"- `{name}`: {why}" for name, why in MODEL_GAPS.items()) + "\n"
     text = HEAD.format(when=time.strftime("%Y-%m-%d"), suites="\n".join(suites), table=markdown(rows),
-                       uncatchable=("\nBugs no suite can catch, and why:\n\n" + "\n".join(skipped) + "\n")
-                       if skipped else "")
+                       uncatchable=("\nBugs no suite can catch, and why:\n\n" + "\n".join(skipped) + "\n"
+                                    if skipped else "") + readings)
     if out is not None:
         Path(out).write_text(text)
     return text, rows
@@ -246,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     bad = [r for r in rows if (r.bug is None or r.bug == "--compat linux") and r.caught]
     bad += [r for r in rows if r.bug == "strict (must fail)" and not r.caught]
     bad += [r for r in rows if r.bug not in (None, "--compat linux", "strict (must fail)") and not r.caught
-            and (r.profile, r.bug) not in expected_miss]
+            and not r.bug.startswith("--variant") and (r.profile, r.bug) not in expected_miss]
+    # a variant row must pass, except a model gap, which must still fail (else the list is stale)
+    bad += [r for r in rows if r.bug and r.bug.startswith("--variant")
+            and r.caught != (r.bug.split(" ", 1)[1] in MODEL_GAPS)]
     print(f"wrote {args.out}: {len(rows)} rows, {len(bad)} unexpected")
     return 1 if bad else 0
 
