@@ -615,7 +615,9 @@ def run_test_autonomous(backend: Any, judge: Judge, events: list[Any], name: str
       after the stop completed without writing a fetched buffer back (D-DP-10/11), PCI
       reads, and every admin answer are judged exactly as in `run_test_replayed`;
     - held commands: held during a member's FLR, reset or PM transition and answered when
-      it ends (D-DP-17/18/19), as in `run_test_replayed`;
+      it ends (D-DP-17/18/19), their answers replayed in queue order per member (D-AQ-6),
+      as in `run_test_replayed`; the suite's guest-memory checks (the used index after a
+      stop, D-DP-10/11) by the adapter, against every state the replay allows;
     - an obligation the model cannot state (its device actions are all optional, it has
       no "eventually"): at each quiescence point, for each member that is running, not
       in a fault and DRIVER_OK in every state the replay allows, every buffer the guest
@@ -623,12 +625,16 @@ def run_test_autonomous(backend: Any, judge: Judge, events: list[Any], name: str
       with mem_read). Buffers posted and doorbells rung while stopped must therefore be
       processed once the member is resumed and the device is quiet (D-DP-12: driver
       notifications are accepted while stopped, not lost; D-DP-21: the resume returns
-      the member to normal operation); a stop that stops more than it should (a failed
-      DEV_MODE_SET with a side effect) shows up here too.
+      the member to normal operation). After a quiescence point of the test's device
+      work, such a member with nothing posted or in flight gets a buffer from the runner
+      (`post` and a doorbell, as a guest would) that must be used by the next quiescence
+      (`liveness`): a member that stopped when it should not have shows up there.
 
+    The plan is sent in runs, each up to the end of a quiescence point, and judged before
+    the next run is sent (the liveness post depends on what the replay allows there).
     `idle_ms` is the idle window of a quiescence point (default: QUIET_MS, at least the
     device's `max_delay_ms` from HELLO), `max_ms` its bound (default QUIET_MAX_MS, at most
-    half the backend's request timeout)."""
+    half the backend's request timeout; the idle window is at most half the bound)."""
     from mcheck.device.virtq import PAGE, avail_addr, used_addr
     from mcheck.trace.events import Doorbell
     codec = judge.codec
@@ -641,6 +647,7 @@ def run_test_autonomous(backend: Any, judge: Judge, events: list[Any], name: str
         idle_ms = max(QUIET_MS, float(advertised) if isinstance(advertised, (int, float)) else 0.0)
     if max_ms is None:
         max_ms = min(QUIET_MAX_MS, getattr(backend, "timeout", 2.0) * 500.0)
+    idle_ms = min(idle_ms, max_ms / 2)     # a device slower than that needs a longer --timeout
     out = Outcome(name=name, passed=True)
     fail = out.failures
     observed = out.observed
