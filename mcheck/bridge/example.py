@@ -11,14 +11,19 @@ tuples after each call (a vendor's might use callbacks, an event ring or trace h
 `_forward` turns them into the kit's `emit_*` / `complete_held` calls.
 
 `--bug NAME` makes the simulated firmware misbehave like a bug of mcheck's catalogue
-(`mcheck bugs virtio-1.4`), to watch the conformance suite catch it.
+(`mcheck bugs virtio-1.4`), to watch the conformance suite catch it. `--autonomous` makes
+it work on its own, as real firmware does (`AutonomousSimulatorDevice`); mcheck then judges
+it with its runner for autonomous devices (docs/device-protocol.md, "Autonomous devices").
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from mcheck.bridge import kit
@@ -100,6 +105,107 @@ class SimulatorDevice(kit.Device):
                 raise kit.BridgeError(f"the simulator reported an unknown event {kind!r}")
 
 
+class AutonomousSimulatorDevice(SimulatorDevice):
+    """The same adapter for firmware that works on its own (`--autonomous`).
+
+    The software device only acts when called, so a scheduler thread stands in for the
+    firmware's own execution: at a doorbell the firmware reads the avail ring at once; after
+    each request, and after each step of its own, it waits a random delay in [0, max_delay_ms]
+    and takes one device-internal step the device allows (write a fetched buffer back,
+    notify used buffers, fetch), until it finds nothing to do. With real firmware this thread
+    is the firmware itself, and the adapter only takes its events (`_forward`) under
+    `acting()`. `busy()` is true from a request until the scheduler has nothing left to do,
+    which is what a quiesce waits for.
+    """
+
+    OWN_STEPS = ("fetch", "complete", "notify")
+
+    def __init__(self, *, max_delay_ms: float = 5.0, seed: int = 0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.max_delay_ms = max_delay_ms
+        self.rng = random.Random(seed)
+        self.pending = False                       # a step is scheduled (guarded by acting())
+        self.closing = False
+        self.notify_due: set[tuple[int, int]] = set()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="firmware", daemon=True)
+        self.thread.start()
+
+    def describe(self) -> kit.Description:
+        desc = super().describe()
+        desc.autonomous, desc.max_delay_ms = True, self.max_delay_ms
+        return desc
+
+    def busy(self) -> bool:
+        return self.pending
+
+    # every request may give the firmware something to do
+    def power_on(self, config: kit.PowerOn) -> None:
+        super().power_on(config)
+        self.notify_due.clear()
+        self._kick()
+
+    def admin(self, tag: int, readable: bytes) -> bytes | None:
+        writable = super().admin(tag, readable)
+        self._kick()
+        return writable
+
+    def inject(self, kind: str, member: int, queue: int) -> bool:
+        done = super().inject(kind, member, queue)
+        if done and kind == "doorbell":            # the firmware reads the avail ring at the doorbell write
+            while self._step("fetch", member, queue):
+                pass
+        self._kick()
+        return done
+
+    def workload(self, op: str, member: int, queue: int) -> bool:
+        done = super().workload(op, member, queue)
+        self._kick()
+        return done
+
+    def _kick(self) -> None:
+        self.pending = True
+        self.wake.set()
+
+    def _forward(self, did: list[tuple]) -> None:
+        """A buffer written back (a DMA write: its own step, or a stop's write-back) is owed a
+        used-buffer notification, which the firmware sends when it may."""
+        super()._forward(did)
+        queues = self.sim.topology()["queues"]
+        self.notify_due.update((ev[1], q) for ev in did if ev[0] == "dma_write" for q in range(queues))
+
+    def _step(self, op: str, member: int, queue: int) -> bool:
+        done, did = self.sim.workload(op, member, queue)
+        if done:
+            self._forward(did)
+            if op == "notify":
+                self.notify_due.discard((member, queue))
+        return done
+
+    def close(self) -> None:
+        """Stop the scheduler thread."""
+        self.closing = True
+        self.wake.set()
+        self.thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            if self.closing:
+                return
+            time.sleep(self.rng.uniform(0.0, self.max_delay_ms / 1000.0))   # the firmware's own pace
+            with self.acting():
+                topo = self.sim.topology()
+                steps = [(op, m, q) for m in topo["members"] for q in range(topo["queues"]) for op in self.OWN_STEPS
+                         if op != "notify" or (m, q) in self.notify_due]
+                self.rng.shuffle(steps)
+                if any(self._step(*step) for step in steps):
+                    self._kick()                   # keep going while there is work
+                elif not self.wake.is_set():       # nothing to do, and no request since: idle
+                    self.pending = False
+
+
 def main(argv: list[str] | None = None, device_class: type[SimulatorDevice] = SimulatorDevice) -> int:
     """The command line; `device_class` lets a test serve a deliberately broken adapter."""
     p = argparse.ArgumentParser(prog="python -m mcheck.bridge.example",
@@ -110,14 +216,27 @@ def main(argv: list[str] | None = None, device_class: type[SimulatorDevice] = Si
     p.add_argument("--objects", type=int, default=1, metavar="K", help="resource-object ids (default 1)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="simulate firmware with this catalogue bug (repeatable; see `mcheck bugs virtio-1.4`)")
+    p.add_argument("--autonomous", action="store_true",
+                   help="the firmware works on its own: fetches at the doorbell, writes back and notifies after "
+                        "random delays (HELLO says autonomous)")
+    p.add_argument("--max-delay-ms", type=float, default=5.0, metavar="D",
+                   help="--autonomous: longest delay before a step of its own (default 5)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="--autonomous: seed of the delays (default 0)")
     args = p.parse_args(argv)
     unknown = sorted(set(args.bug) - BUGS)
     if unknown:
         p.error(f"unknown bug {unknown[0]!r} (known: {', '.join(sorted(BUGS))})")
     if not 1 <= args.members <= 64 or args.queues < 1 or args.objects < 1:
         p.error("--members must be 1..64, --queues and --objects at least 1")
-    device = device_class(members=args.members, queues=args.queues, objects=args.objects,
-                             bugs=frozenset(args.bug))
+    if not 0 <= args.max_delay_ms <= 10_000:
+        p.error("--max-delay-ms must be 0..10000")
+    sizes: dict[str, Any] = {"members": args.members, "queues": args.queues, "objects": args.objects,
+                             "bugs": frozenset(args.bug)}
+    if args.autonomous:
+        if device_class is SimulatorDevice:
+            device_class = AutonomousSimulatorDevice
+        sizes.update(max_delay_ms=args.max_delay_ms, seed=args.seed)
+    device = device_class(**sizes)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
@@ -126,6 +245,7 @@ def main(argv: list[str] | None = None, device_class: type[SimulatorDevice] = Si
 
     def ready(name: Any) -> None:
         bugs = f", bugs {', '.join(args.bug)}" if args.bug else ""
+        bugs += ", autonomous" if args.autonomous else ""
         print(f"example bridge: {PROFILE}, {args.members} member(s){bugs}, listening on {args.listen}", flush=True)
 
     try:

@@ -226,6 +226,9 @@ class Description:
                 goes out ahead of the next answer, A frames count it in `before`, and the
                 `quiesce` control op waits until the device is idle (see `Device.acting`,
                 `Device.busy`)
+    max_delay_ms  autonomous devices: the longest the device waits before a step of its
+                own (mcheck's idle window at a quiescence point is at least this); None
+                leaves it out of HELLO
     bugs        known deviations, by mcheck bug-catalogue name (normally empty)
     extra       further topology keys for the HELLO `device` object (e.g. {"compat": "none"})
     """
@@ -236,6 +239,7 @@ class Description:
     objects: int = 1
     pages: int = 8
     autonomous: bool = False
+    max_delay_ms: float | None = None
     bugs: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -254,9 +258,14 @@ class Description:
                 raise BridgeError(f"Description.{name} must be a positive integer, got {value!r}")
         if not isinstance(self.autonomous, bool):
             raise BridgeError(f"Description.autonomous must be true or false, got {self.autonomous!r}")
+        delay = self.max_delay_ms
+        if delay is not None and (not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0):
+            raise BridgeError(f"Description.max_delay_ms must be a non-negative number of milliseconds, got {delay!r}")
+        if delay is not None and not self.autonomous:
+            raise BridgeError("Description.max_delay_ms is declared by autonomous devices only")
         if not isinstance(self.bugs, (list, tuple)) or not all(isinstance(b, str) for b in self.bugs):
             raise BridgeError(f"Description.bugs must be a list of bug names, got {self.bugs!r}")
-        clash = set(self.extra) & {"members", "queues", "objects", "pages", "autonomous"}
+        clash = set(self.extra) & {"members", "queues", "objects", "pages", "autonomous", "max_delay_ms"}
         if clash:
             raise BridgeError(f"Description.extra repeats a declared key: {sorted(clash)[0]!r}")
 
@@ -266,9 +275,13 @@ class Description:
                 **self.extra}
 
     def hello(self) -> dict[str, Any]:
-        """The whole HELLO answer: the trace header keys, `autonomous`, `device` and `bugs`."""
-        return {"mcheck_trace": 1, "profile": self.profile, "members": list(self.members), "queues": self.queues,
-                "autonomous": self.autonomous, "device": self.topology(), "bugs": sorted(self.bugs)}
+        """The whole HELLO answer: the trace header keys, `autonomous` (and `max_delay_ms`),
+        `device` and `bugs`."""
+        hello = {"mcheck_trace": 1, "profile": self.profile, "members": list(self.members), "queues": self.queues,
+                 "autonomous": self.autonomous, "device": self.topology(), "bugs": sorted(self.bugs)}
+        if self.max_delay_ms is not None:
+            hello["max_delay_ms"] = self.max_delay_ms
+        return hello
 
 
 @dataclass(frozen=True)
