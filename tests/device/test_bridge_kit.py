@@ -422,6 +422,35 @@ def test_a_device_that_does_not_work_on_its_own_is_quiet_at_once():
     assert ftype == b"A" and ack["quiet"] is True and ack["waited_ms"] < 100 and "before" not in ack
 
 
+def test_the_example_firmware_works_on_its_own_when_autonomous():
+    """A doorbell is enough: the scheduler thread writes the buffer back and notifies, and a
+    quiesce hands both over once it is idle."""
+    device = example.AutonomousSimulatorDevice(members=1, max_delay_ms=1)
+    try:
+        bridge = kit.Bridge(device)
+        [(_, hello)] = frames_of(bridge.handle(b"H", b'{"version":1}'))
+        assert hello["autonomous"] is True and hello["max_delay_ms"] == 1
+        use = CODEC.encode_command("LIST_USE", "SRIOV", 0, {"opcodes": opcode_words(SRIOV_SUPPORTED)})
+        sub = kit.pack_record(kit.Record("submit", tag=1, readable=use))
+        assert frames_of(bridge.handle(b"S", sub))[-1][0] == b"C"
+        for op in ("init", "post"):
+            assert frames_of(bridge.handle(b"W", json.dumps({"op": op, "member": 1, "queue": 0}).encode()))[-1][1]["done"]
+        bell = kit.pack_record(kit.Record("doorbell", member=1, queue=0))
+        got = frames_of(bridge.handle(b"I", bell))
+        got += frames_of(bridge.handle(b"P", b'{"op":"quiesce","idle_ms":5,"max_ms":5000}'))
+        assert [k for t, k in got if t == b"E"] == ["dma_write", "used_notify"]
+        assert got[-1][1]["quiet"] is True
+    finally:
+        device.close()
+
+
+def test_max_delay_is_declared_by_autonomous_devices_only():
+    with pytest.raises(kit.BridgeError, match="max_delay_ms is declared by autonomous devices only"):
+        kit.Description(profile="virtio-1.4", members=[1], max_delay_ms=5).check()
+    with pytest.raises(kit.BridgeError, match="max_delay_ms must be a non-negative number"):
+        kit.Description(profile="virtio-1.4", members=[1], autonomous=True, max_delay_ms=-1).check()
+
+
 def test_a_device_with_a_bad_description_is_refused_before_listening():
     class NoMembers(example.SimulatorDevice):
         def describe(self) -> kit.Description:
@@ -537,3 +566,34 @@ def test_example_bridge_with_an_adapter_bug_fails_the_suite(suite14, tmp_path):
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
     assert "the device did not answer the held command when the fault ended" in run.stdout, run.stdout[-3000:]
     assert "D-DP-17" in run.stdout
+
+
+def test_autonomous_example_bridge_passes_the_virtio14_suite(suite14, tmp_path):
+    """The firmware works on its own (`--autonomous`): HELLO says so and mcheck judges it with
+    its runner for autonomous devices, which sends no device-internal step, waits with
+    quiesce and places what the device did between requests by the ACKs' `before`."""
+    suite_dir, suite = suite14
+    proc = start_bridge(tmp_path / "auto.sock", "--autonomous", "--max-delay-ms", "2")
+    try:
+        with EmulatorBackend(f"unix:{tmp_path / 'auto.sock'}", timeout=5) as b:
+            assert b.device_info["autonomous"] is True and b.device_info["max_delay_ms"] == 2
+        run = conform(suite_dir, tmp_path / "auto.sock")
+    finally:
+        banner = stop_bridge(proc)
+    assert "autonomous, listening on" in banner
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    n = len(suite.tests)
+    assert f"passed {n}/{n}, failed 0" in run.stdout
+
+
+def test_autonomous_example_bridge_with_dma_after_stop_fails_the_suite(suite14, tmp_path):
+    """Firmware that writes a buffer back on its own after DEV_MODE_SET(stop): the DMA write
+    reaches mcheck between requests and is judged there (D-DP-9)."""
+    suite_dir, _ = suite14
+    proc = start_bridge(tmp_path / "autobug.sock", "--autonomous", "--max-delay-ms", "2", "--bug", "dma-after-stop")
+    try:
+        run = conform(suite_dir, tmp_path / "autobug.sock", "--fail-fast")
+    finally:
+        stop_bridge(proc)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "dma_write done on its own" in run.stdout and "D-DP-9" in run.stdout, run.stdout[-3000:]
