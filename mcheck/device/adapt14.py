@@ -304,9 +304,35 @@ def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
         b.take(t, a)
         b.admin_probe(t, y)
         tests.append(t)
+    tests.append(_refused_stop_test(b, x0))
     if exact.params.as_dict()["members"] >= 2:
         tests.append(_ownership_test(b, x0))
     return tests
+
+
+def _refused_stop_test(b: Any, x: int) -> Any:
+    """A DEV_MODE_SET(stop) with a reserved flag bit, refused (Q5's reject reading), to a
+    member that is running with a buffer posted: a refusal has no side effect (D-GA-3,
+    I-DP-7), so the member keeps running and its device work follows. (A device that
+    ignores the reserved bit, Q5's other reading, stops: the replay allows both.)"""
+    t = b.new("refused-stop", "sets")
+
+    def take(a: int | None, what: str) -> None:
+        nonlocal x
+        if a is None:
+            raise ValueError(f"refused-stop test: {what} is not enabled")
+        b.take(t, a)
+        x = b.steps[a](x)
+    take(b.find(x, "list_use", group=1, bitmap="bundle"), "LIST_USE")
+    take(b.find(x, "driver_init", m=1), "driver_init")
+    take(b.find(x, "post_buffer", m=1, q=0), "post_buffer")
+    refused = [a for a in b.by_label[("mode_set", (("flags", 3), ("m", 1)))]
+               if b.model.actions[a].event.get("status") == "EINVAL" and b.steps[a](x) is not None]
+    take(refused[0] if refused else None, "a refused DEV_MODE_SET(stop | reserved bit)")
+    take(b.find(x, "fetch", m=1, q=0), "fetch")
+    take(b.find(x, "complete", m=1, q=0), "complete")
+    t.clauses.update({"D-GA-3", "I-DP-7"})
+    return t
 
 
 def _ownership_test(b: Any, x: int) -> Any:

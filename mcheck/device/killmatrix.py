@@ -84,11 +84,12 @@ def stop_emulator(proc: subprocess.Popen, timeout: float = 5.0) -> None:
 # they do wherever a test can observe it)
 UNCATCHABLE = {
     "virtio-1.4": {
-        "einval-side-effect": "the member's mode is not observable: every DEV_MODE_SET and DEV_PARTS_SET answer the "
-                              "device gives is permitted in both modes (a real stop or resume may be refused, "
-                              "D-DP-20/21; SET while running is only a SHOULD, D-DP-4), and a stopped member only "
-                              "declines device work (fetch, DMA, notifications, PME) that a running one may also "
-                              "decline at any moment",
+        "einval-side-effect": "the member's mode is not observable to a driven run: every DEV_MODE_SET and "
+                              "DEV_PARTS_SET answer the device gives is permitted in both modes (a real stop or "
+                              "resume may be refused, D-DP-20/21; SET while running is only a SHOULD, D-DP-4), and a "
+                              "stopped member only declines device work (fetch, DMA, notifications, PME) that a "
+                              "running one may also decline at any moment; the autonomous runner catches it (test "
+                              "refused-stop: the running member must use the buffer posted before the refused stop)",
         "doorbell-lost-while-stopped": "a driven device is asked to fetch; declining a fetch is never a failure "
                                        "(device work is not required at a given moment), so a device that lost the "
                                        "doorbell looks like one that has not got round to it yet; the autonomous "
@@ -108,11 +109,6 @@ UNCATCHABLE_AUTONOMOUS = {
                              "doorbell, FLR, reset, PM transition, memory access) asks for one, and the autonomous "
                              "emulator signals none on its own, so a stopped member's PME is never seen (D-DP-15 "
                              "is judged only for devices that send PMEs, or driven with W pme)",
-        "einval-side-effect": "the runner would see it (a member the model says is running that does not use a "
-                              "buffer the runner posts fails the liveness check), but the suite sends the refused "
-                              "reserved-flag DEV_MODE_SET only to a member that is not DRIVER_OK and resumes or "
-                              "resets it before it next has buffers: no quiescence point finds it stopped while "
-                              "the model says running",
     },
 }
 
