@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, open_backend
-from mcheck.device.runner import Judge, Outcome, run_test
+from mcheck.device.runner import INJECTED, Judge, Outcome, run_test
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import load_model
@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--only", metavar="NAME", action="append", help="run only these tests (repeatable)")
     c.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    c.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md: per-clause "
+                                                   "results under coverage.clause_results); '-' for stdout")
+    c.add_argument("--readings", action="store_true",
+                   help="also report which reading of each open question (model parameters whose default is "
+                        "'either': Q1, Q5, Q7, Q8, ...) the device's answers are consistent with; re-judges every "
+                        "passing test once per reading, which takes about as long as the run")
     add_output_arguments(c)
     c.set_defaults(run=run_conform)
 
@@ -102,8 +108,41 @@ def _loaded(suite_dir: str) -> tuple[dict[str, Any], Path, Judge, dict[str, list
     return _LOADED[key]
 
 
+def exercised_clauses(judge: Judge, events: list[Any]) -> list[str]:
+    """The clauses a test exercises: those the model actions behind its expected events cite
+    (each admin answer, each held command's answer, each injected event: Judge.expected_clauses)
+    and those its workload steps, probes and guest-memory checks name."""
+    from mcheck.trace.events import AdminCommand
+    out: set[str] = set()
+    submitted = {ev.tag: ev.readable for ev in events if ev.KIND == "submit"}
+    model = getattr(judge.model, "model", None)
+    saved = model.__dict__.pop("_obs", None) if model is not None and hasattr(model, "__dict__") else None
+    try:         # a stateful observation (virtio-1.4) sees these events on a fresh observer
+        for ev in events:
+            kind = ev.KIND
+            if kind == "annotation":
+                if ev.text.startswith(("step ", "check ")):
+                    out.update(json.loads(ev.text.split(" ", 1)[1]).get("clauses") or ())
+                continue
+            if kind == "complete" and ev.tag in submitted:
+                ev = AdminCommand(index=ev.index, timestamp=ev.timestamp, readable=submitted[ev.tag],
+                                  writable=ev.writable, codec=judge.codec)
+                kind = "admin"
+            if kind == "admin" or kind in INJECTED:
+                out.update(judge.expected_clauses(ev))
+    finally:
+        if saved is not None:
+            model.__dict__["_obs"] = saved
+    return sorted(out)
+
+
 def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIMEOUT, only: list[str] | None = None,
-              progress: Any = None, fail_fast: bool = False) -> tuple[Result, list[Outcome], dict[str, Any]]:
+              progress: Any = None, fail_fast: bool = False,
+              readings: bool | list[str] = False) -> tuple[Result, list[Outcome], dict[str, Any]]:
+    """Run the suite's tests (or `only` these) against the backend. The result's coverage
+    carries per-clause results (`clause_results`) and, with `readings`, which reading of
+    each open question the device followed (`readings`: True for every open parameter, or a
+    list of parameter names; see detect_readings)."""
     data, root, judge, cache = _loaded(suite_dir)
     tests = [t for t in data["tests"] if not only or t["name"] in only]
     if only and len(tests) != len(set(only)):
@@ -153,10 +192,124 @@ def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIM
         if backend is not None:
             backend.close()
     seconds = time.monotonic() - start
-    return to_result(data, tests, outcomes, seconds), outcomes, data
+    exercised: dict[str, list[str]] = {}
+    for t in tests[: len(outcomes)]:
+        key = ("clauses", t["file"])
+        if key not in cache:
+            events = cache.get(t["file"])
+            if events is None:
+                events = cache[t["file"]] = list(read_trace(root / t["file"], profile=data["profile"]).events)
+            cache[key] = exercised_clauses(judge, events)
+        exercised[t["name"]] = cache[key]
+    result = to_result(data, tests, outcomes, seconds, exercised)
+    if readings:
+        found = detect_readings(data, outcomes, None if readings is True else list(readings))
+        result.coverage["readings"] = found
+        result.notes.append("readings: " + "; ".join(reading_line(r) for r in found))
+    return result, outcomes, data
 
 
-def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[Outcome], seconds: float) -> Result:
+def detect_readings(data: dict[str, Any], outcomes: list[Outcome],
+                    params: list[str] | None = None) -> list[dict[str, Any]]:
+    """Which reading of each open question the device followed (issue 12: "this device
+    follows reading X of Q5"). For every model parameter whose value in the judging model
+    is "either" (every reading allowed: Q1 mode_after_reset, Q5 reserved_flags, Q7
+    get_during_flr, Q8 owner_reset_mode, ...), each passing test's observed exchange
+    (Outcome.observed) is replayed against the model built with each single value. A value
+    is consistent when every test replays clean under it; among the consistent values the
+    device follows those whose replays need the fewest SHOULD departures (a member kept
+    stopped after its FLR is also a running one declining all work, but one that accepts a
+    SET while running against D-DP-4's SHOULD). One entry per parameter: `param`,
+    `question`, `values` (value -> consistent, the first test and divergence that rule it
+    out, `should`: clause -> SHOULD departures it needs), `follows` and `verdict`:
+    `follows` (one value), `some` (several, not all), `not exercised` (every value: no test
+    told them apart) or `mixed` (none: the device took different readings at different
+    times, which the spec permits). `params`: only these parameters (default: every open one)."""
+    import re
+
+    from mcheck.device.gen import adapter_for
+    base = dict(data.get("judge_params", data["params"]))
+    loaded = load_model(data["model"], base)
+    passed = [o for o in outcomes if o.passed and o.observed]
+    codec = Codec(load_profile(data["profile"]))
+    found: list[dict[str, Any]] = []
+    for param in getattr(loaded.model, "params", ()):
+        if param.kind != "choice" or "either" not in param.choices or base.get(param.name) != "either":
+            continue
+        if params is not None and param.name not in params:
+            continue
+        q = re.match(r"\s*((?:Q|T)\d+)", param.doc or "")
+        entry: dict[str, Any] = {"param": param.name, "question": q.group(1) if q else param.name, "values": {}}
+        for value in (c for c in param.choices if c != "either"):
+            model = load_model(data["model"], {**base, param.name: value})
+            judge = Judge(model, adapter_for(model), codec)
+            verdict: dict[str, Any] = {"consistent": True, "test": None, "message": None, "should": {}}
+            for o in passed:
+                model.model.__dict__.pop("_obs", None)    # a fresh observation per test
+                bad, warned = _replay_keeping_caches(judge, o.observed)
+                for c, n in warned.items():
+                    verdict["should"][c] = verdict["should"].get(c, 0) + n
+                if bad is not None:
+                    verdict.update(consistent=False, test=o.name, message=bad[2])
+                    break
+            entry["values"][value] = verdict
+        consistent = {v: r for v, r in entry["values"].items() if r["consistent"]}
+        # among the consistent readings, those under which the device departs least from a
+        # SHOULD: a device that keeps a stopped member stopped after its FLR is also a running
+        # one that declines all work, but then accepts a SET while running (D-DP-4's SHOULD)
+        fewest = min((sum(r["should"].values()) for r in consistent.values()), default=0)
+        entry["follows"] = [v for v, r in consistent.items() if sum(r["should"].values()) == fewest]
+        n = len(entry["follows"])
+        entry["verdict"] = "mixed" if not consistent else (
+            "not exercised" if n == len(entry["values"]) else ("follows" if n == 1 else "some"))
+        entry["tests"] = len(passed)
+        found.append(entry)
+    return found
+
+
+# the replayer's caches (pure functions of the model: closures, steps, matching actions); kept
+# from test to test when re-judging, since the tests share most of their prefixes
+_REPLAY_CACHES = ("_closures", "_step_cache", "_match_cache", "_cache_weight")
+
+
+def _replay_keeping_caches(judge: Judge, observed: list[Any]) -> tuple[tuple[int, list[str], str] | None,
+                                                                      dict[str, int]]:
+    """Judge.replay, with the replayer's caches kept across calls (about 3x faster over a
+    suite); also the SHOULD departures (clause -> count) the replay had to assume."""
+    from mcheck.replay.engine import Findings
+    kept = {k: getattr(judge.replayer, k) for k in _REPLAY_CACHES if hasattr(judge.replayer, k)}
+    fresh = judge._fresh
+    judge._fresh = {k: v for k, v in fresh.items() if k not in kept}
+    judge._fresh["warnings"] = Findings()
+    try:
+        return judge.replay(observed), dict(judge.replayer.warnings.counts)
+    finally:
+        judge._fresh = fresh
+
+
+def reading_line(r: dict[str, Any]) -> str:
+    """One line of the readings report: `follows reading keep of Q1 (mode_after_reset)`."""
+    label = f"{r['question']} ({r['param']})" if r["question"] != r["param"] else r["param"]
+    if r["verdict"] in ("follows", "some"):
+        why = []
+        for v, x in r["values"].items():
+            if not x["consistent"]:
+                why.append(f"{v} ruled out by {x['test']}")
+            elif v not in r["follows"]:
+                why.append(f"{v} only with SHOULD departures ({', '.join(f'{c} x{n}' for c, n in x['should'].items())})")
+        return f"reading: follows reading {' or '.join(r['follows'])} of {label} ({'; '.join(why)})"
+    if r["verdict"] == "not exercised":
+        return f"reading: {label} not exercised (every reading is consistent with the {r['tests']} passing tests)"
+    why = ", ".join(f"{v} by {x['test']}" for v, x in r["values"].items())
+    return f"reading: {label} mixed: no single reading explains every test ({why} ruled out); the spec permits either"
+
+
+def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[Outcome], seconds: float,
+              exercised: dict[str, list[str]] | None = None) -> Result:
+    """The run as a Result. `exercised`: test name -> the clauses it exercises (exercised_clauses;
+    without it, the clauses the suite lists for the test). Per clause, `coverage.clause_results`
+    lists the tests that exercised it (or whose failure names it), how many passed and failed,
+    and how many failures name the clause (`blamed`)."""
     props, violations = [], []
     for t, o in zip(tests, outcomes):
         clauses = sorted({c for f in o.failures for c in f.clauses}) or t["clauses"][:8]
@@ -168,18 +321,23 @@ def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[
             violations.append(Violation(property=t["name"], kind="conformance", clauses=f.clauses,
                                         message=f"{where}{f.message}", witness=Witness(initial={}, steps=[]),
                                         event_index=f.step if f.step >= 0 else None))
-    per_clause: dict[str, list[int]] = {}
+    per_clause: dict[str, dict[str, Any]] = {}
     for t, o in zip(tests, outcomes):
-        failed = {c for f in o.failures for c in f.clauses}
-        for c in set(t["clauses"]) | failed:
-            cell = per_clause.setdefault(c, [0, 0])
-            cell[0] += 1
-            cell[1] += c in failed
+        named = {c for f in o.failures for c in f.clauses}
+        mine = exercised.get(t["name"], t["clauses"]) if exercised is not None else t["clauses"]
+        for c in set(mine) | named:
+            cell = per_clause.setdefault(c, {"clause": c, "tests": [], "passed": 0, "failed": 0, "blamed": 0})
+            cell["tests"].append(t["name"])
+            cell["passed" if o.passed else "failed"] += 1
+            cell["blamed"] += c in named
+    clause_results = [per_clause[c] for c in sorted(per_clause)]
     cov = dict(data.get("coverage", {}))
     cov.update(tests=len(outcomes), passed=sum(o.passed for o in outcomes),
                failed=sum(not o.passed for o in outcomes), steps=sum(o.steps for o in outcomes),
                commands=sum(o.commands for o in outcomes),
-               clauses={c: {"tests": v[0], "failed": v[1]} for c, v in sorted(per_clause.items())})
+               clauses={r["clause"]: {"tests": len(r["tests"]), "passed": r["passed"], "failed": r["failed"]}
+                        for r in clause_results},
+               clause_results=clause_results)
     failed = [o for o in outcomes if not o.passed]
     return Result(model=data["model"], params=data["params"], engine="conform", verdict=VIOLATED if failed else HOLDS,
                   states=cov.get("states", 0), transitions=cov.get("transitions", 0), depth=cov["steps"],
@@ -214,9 +372,13 @@ def render_conform(result: Result, outcomes: list[Outcome], quiet: bool) -> str:
         lines.append("  " + "; ".join(f"{k} tests: {v[1]}/{v[0]} passed" for k, v in kinds.items())
                      + " (every test's verdict: --junit)")
         lines.append("")
-        lines.append("  clause        tests  failed")
-        for c, v in cov["clauses"].items():
-            lines.append(f"  {c:<12} {v['tests']:>6}  {v['failed']:>6}")
+        lines.append("  clause        tests  passed  failed  blamed")
+        for r in cov["clause_results"]:
+            lines.append(f"  {r['clause']:<12} {len(r['tests']):>6}  {r['passed']:>6}  {r['failed']:>6}  {r['blamed']:>6}")
+        lines.append("  (tests: those whose expected events' model actions cite the clause, or whose failure names it; "
+                     "blamed: failures naming it)")
+    for r in cov.get("readings", []):
+        lines.append(reading_line(r))
     total = cov.get("clauses_model")
     if total:
         lines.append(f"clause coverage of the suite: {cov['clauses_covered']}/{total}"
@@ -230,9 +392,13 @@ def render_conform(result: Result, outcomes: list[Outcome], quiet: bool) -> str:
 
 
 def run_conform(args: argparse.Namespace) -> int:
+    from mcheck.report.json_out import write_result
     result, outcomes, _data = run_suite(args.suite, args.backend, timeout=args.timeout, only=args.only,
-                                         fail_fast=args.fail_fast)
+                                         fail_fast=args.fail_fast, readings=args.readings)
+    if args.json:
+        write_result(result, args.json)
     emit_outputs(args, result, None)
-    print(render_conform(result, outcomes, args.quiet))
+    if args.json != "-":
+        print(render_conform(result, outcomes, args.quiet))
     sys.stdout.flush()
     return result.exit_code
