@@ -42,3 +42,30 @@ def test_variant_passes_the_suite(suite14, tmp_path, variant):
     row = variant_row(suite_dir, tmp_path / "variant.sock", variant)
     assert not row.caught, f"--variant {variant} failed {row.test} [{', '.join(row.clauses)}]: {row.message}"
     assert row.tests_run == len(suite.tests)
+
+
+def test_hello_reports_the_variants(emulator):
+    """HELLO lists the variants next to the bugs, so a report can say which reading ran."""
+    from mcheck.device.backend import EmulatorBackend
+    addr = emulator("hello", extra=["--variant", "pad-results", "--variant", "mode-kept-after-reset"])
+    b = EmulatorBackend(addr)
+    try:
+        assert b.device_info["variants"] == ["mode-kept-after-reset", "pad-results"]
+        assert b.device_info["bugs"] == []
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--variant", "no-such-variant"], "mcheck: error: --variant no-such-variant: unknown variant for profile "
+                                       "virtio-1.4 (known: "),
+    (["--profile", "draft-v1", "--variant", "pad-results"], "mcheck: error: --variant pad-results: only the "
+                                                            "virtio-1.4 device has variants"),
+])
+def test_bad_variant_is_a_one_line_error(tmp_path, argv, message):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "mcheck.device", "emulate", "--listen", f"unix:{tmp_path}/x.sock", *argv],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.startswith(message) and r.stderr.count("\n") == 1, r.stderr
