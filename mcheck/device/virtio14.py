@@ -106,6 +106,8 @@ VARIANTS = {
                          "(D-DP-20 requires only the idempotent stop to succeed; I-DP-7)",
     "modify-refused": "RESOURCE_OBJ_MODIFY of a DEV_PARTS object refused with EINVAL/INVALID_FIELD, no side effect "
                       "(D-RO-6: the spec does not say such an object accepts one)",
+    "stop-returns-unused": "at a stop, a fetched buffer is written back as used with length 0 and no data, not "
+                           "processed (Q9: what the write-back of D-DP-10/11 means for an unprocessed buffer)",
 }
 
 GROUP_SELF, GROUP_SRIOV = 0, 1
@@ -517,9 +519,24 @@ class Virtio14Device:
         if not (self.bug("inflight-not-written-back") or self.bug("dma-after-stop")):
             for q in member.queues:
                 while q.inflight:
+                    if self.variant("stop-returns-unused"):
+                        self._return_unused(member, q, events)
+                        continue
                     q.complete(member.mem, member.mid, self._dma(member, events),
                                write_index=not self.bug("stop-no-used-index"))
         member.mode = "stopped"
+
+    def _return_unused(self, member: Member, q: DeviceQueue, events: list[tuple]) -> None:
+        """Variant stop-returns-unused (Q9): the oldest in-flight buffer goes to the used ring
+        with length 0, its data untouched (a used element and the used index, no data DMA)."""
+        desc_id, _seq = q.inflight.pop(0)
+        hook = self._dma(member, events)
+        elem = used_addr(q.q) + 4 + 8 * (q.used_idx % QSIZE)
+        member.mem.write(elem, desc_id.to_bytes(4, "little") + bytes(4))
+        hook(elem, 8, False)
+        q.used_idx = (q.used_idx + 1) & 0xFFFF
+        member.mem.write(used_addr(q.q) + 2, q.used_idx.to_bytes(2, "little"))
+        hook(used_addr(q.q) + 2, 2, False)
 
     def _resume(self, member: Member, events: list[tuple]) -> None:
         if member.pending is not None and not self.bug("set-lost-at-resume"):
