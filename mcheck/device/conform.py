@@ -304,6 +304,12 @@ def reading_line(r: dict[str, Any]) -> str:
     return f"reading: {label} mixed: no single reading explains every test ({why} ruled out); the spec permits either"
 
 
+def _clause_order(clause: str) -> tuple[Any, ...]:
+    """D-DP-2 before D-DP-10: the numbers in a clause id compared as numbers."""
+    import re
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", clause))
+
+
 def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[Outcome], seconds: float,
               exercised: dict[str, list[str]] | None = None) -> Result:
     """The run as a Result. `exercised`: test name -> the clauses it exercises (exercised_clauses;
@@ -330,7 +336,7 @@ def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[
             cell["tests"].append(t["name"])
             cell["passed" if o.passed else "failed"] += 1
             cell["blamed"] += c in named
-    clause_results = [per_clause[c] for c in sorted(per_clause)]
+    clause_results = [per_clause[c] for c in sorted(per_clause, key=_clause_order)]
     cov = dict(data.get("coverage", {}))
     cov.update(tests=len(outcomes), passed=sum(o.passed for o in outcomes),
                failed=sum(not o.passed for o in outcomes), steps=sum(o.steps for o in outcomes),
