@@ -36,6 +36,26 @@ def test_every_variant_names_the_clause_that_permits_it():
     assert set(MODEL_GAPS) <= set(VARIANTS)
 
 
+# variants that answer the same question differently: the combined run takes the first
+EXCLUSIVE = ("set-running-accepted",)   # vs set-running-einval (D-DP-4: which answer to a SET while running)
+
+
+def test_all_compatible_variants_together_pass_the_suite(suite14, tmp_path):
+    """The default run: one emulator in every compatible reading at once (each also passes
+    alone: the slow per-variant rows, and docs/kill-matrix.md), plus the exclusive ones."""
+    together = [v for v in variants() if v not in EXCLUSIVE and v not in MODEL_GAPS]
+    suite_dir, suite = suite14
+    from mcheck.device.killmatrix import kill_row
+    extra = [arg for v in together for arg in ("--variant", v)]
+    row = kill_row(suite_dir, tmp_path / "all.sock", "virtio-1.4", None, extra=extra, fail_fast=True)
+    assert not row.caught, f"variants {together} failed {row.test} [{', '.join(row.clauses)}]: {row.message}"
+    assert row.tests_run == len(suite.tests)
+    for v in EXCLUSIVE:
+        row = variant_row(suite_dir, tmp_path / "one.sock", v)
+        assert not row.caught, f"--variant {v} failed {row.test} [{', '.join(row.clauses)}]: {row.message}"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [_case(v) for v in variants()])
 def test_variant_passes_the_suite(suite14, tmp_path, variant):
     suite_dir, suite = suite14
