@@ -17,7 +17,18 @@ Modes follow §5, device parts are encoded with the profile codec in order-table
 (§7), resource objects live in one owner-wide id pool (Q19), a member FLR or reset
 returns the member to defaults (D-DP-22), and MODE_SET / SET wait for the end of a
 member FLR, reset or power-management transition (D-DP-17/18/19). Each catalogue bug of
-`models/virtio_1_4.py` the device can express is a switch in `self.bugs`.
+`models/virtio_1_4.py` the device can express is a switch in `self.bugs`; MIGRATION_BUGS
+are the ones a migration between two devices shows (`mcheck migrate-demo`).
+
+For migration end to end: the offered features are a power-on option (`features`, default
+DEVICE_FEATURES), so a destination can offer fewer; a SET whose DEV_FEATURES are not the
+device's own, or whose DRV_FEATURES accept a bit it does not offer, is refused (D-DP-7); the
+DRV_FEATURES, VQ_CFG, VQ_NOTIFY_CFG and PCI_COMMON_CFG parts of a SET take effect at the
+resume with DEVICE_STATUS (I-DP-5), and GET then reports them; a resume that restores a
+member continues each queue from the used index in guest memory (Q4); after a resume a
+queue owes one used-buffer notification if the stop wrote buffers back on it or the resume
+restored it with a non-zero used index (`_resume`); state() reports the parts the member
+holds, whatever a GET would say.
 
 The device is single-threaded: the server serialises calls. Every call returns the list
 of device events it caused, as (kind, member, a, b) tuples: ("dma_write", m, addr, len),
@@ -44,6 +55,24 @@ from mcheck.device.virtq import (
 from mcheck.trace.codec import Codec, CodecError, opcode_words, opcodes_of
 from mcheck.trace.profile import load_profile
 
+# bugs that show end to end, in a migration between two devices (`mcheck migrate-demo`; the
+# model engineer's pair model models/virtio_1_4_migration.py has the same names): name -> what
+# the device does wrong. stop-no-used-index is also a single-member catalogue bug.
+MIGRATION_BUGS = {
+    "get-wrong-queue-address": "DEV_PARTS_GET's VQ_CFG parts report queue_driver (the avail ring address) with the "
+                               "queue_desc value",
+    "get-drops-feature": "DEV_PARTS_GET's DRV_FEATURES part leaves out the highest accepted feature bit",
+    "stop-no-used-index": "DEV_MODE_SET(stop) writes the used elements of in-flight buffers but not the used index",
+    "dst-stale-position": "DEV_MODE_SET(resume) applying SET parts continues each queue from the device's own "
+                          "consumption point (0 on a fresh destination), not from the used index in guest memory",
+    "resume-no-notify": "after a resume the device sends no used-buffer notification for used buffers the guest was "
+                        "not notified of (those written back at the stop, or restored by a SET)",
+    "set-applied-early": "DEV_PARTS_SET applies the parts at once on the stopped member, not at the next resume, and "
+                         "the restored queues are used (fetch, DMA) before the resume",
+    "accepts-unoffered-features": "DEV_PARTS_SET accepted although its DEV_FEATURES/DRV_FEATURES carry a feature bit "
+                                  "the device does not offer; after the resume it runs with them",
+}
+
 BUGS = frozenset({
     "dma-after-stop", "notify-after-stop", "set-while-running", "inflight-not-written-back", "flr-keeps-parts",
     "mode-set-during-flr", "mode-set-during-pm", "einval-side-effect", "stop-not-idempotent", "parts-out-of-order",
@@ -52,6 +81,7 @@ BUGS = frozenset({
     "owner-reset-keeps-objects", "query-wrong-type", "get-bad-part-length", "features-not-optional",
     "parts-missing-notify", "selected-returns-all", "list-query-omits", "destroy-other-member", "set-during-flr",
     "stop-no-used-index",
+    *MIGRATION_BUGS,
     # device-only bugs (the model has no admin queue and no notion of a doorbell): judged by
     # the runner, see DEVICE_ONLY_BUGS
     "held-out-of-order", "doorbell-lost-while-stopped",
@@ -143,6 +173,18 @@ PCI_ID = bytes.fromhex("f41a4110")
 ALL_ONES = b"\xff" * len(PCI_ID)
 
 
+def _words(value: Any) -> int | None:
+    """A feature part's le64 words as one bit mask (None if the value is not a list of words)."""
+    if not isinstance(value, list) or not all(isinstance(w, int) and not isinstance(w, bool) for w in value):
+        return None
+    return sum(w << (64 * i) for i, w in enumerate(value))
+
+
+def _part_key(part: dict[str, Any]) -> tuple:
+    """What tells one part of a type from another: (type, index, offset)."""
+    return part.get("type"), part.get("index"), part.get("offset")
+
+
 class Reject(Exception):
     def __init__(self, status: str, qualifier: str = "OK") -> None:
         self.status, self.qualifier = status, qualifier
@@ -160,6 +202,12 @@ class Member:
     pending: int | None = None     # device_status written by DEV_PARTS_SET, applied at resume
     held: list[tuple[int, bytes]] = field(default_factory=list)   # deferred (tag, readable)
     kicked: set[int] = field(default_factory=set)   # queues with a doorbell not yet served to the end
+    drv_features: int | None = None   # accepted features a SET restored (None: every offered one, once DRIVER_OK)
+    applied: dict[tuple, Any] = field(default_factory=dict)   # VQ_CFG, VQ_NOTIFY_CFG, PCI_COMMON_CFG a SET restored
+    held_parts: dict[str, Any] | None = None   # DRV_FEATURES and the parts above written by SET, for the resume
+    unnotified: set[int] = field(default_factory=set)   # queues with used buffers the stop wrote back, not notified
+    owed: set[int] = field(default_factory=set)   # queues owing a used-buffer notification since the resume
+    early: bool = False            # bug set-applied-early: SET parts applied, queues in use while stopped
 
     @property
     def driver_ok(self) -> bool:
@@ -182,7 +230,7 @@ class Virtio14Device:
 
     def __init__(self, *, members: int = 1, queues: int = 1, objects: int = 1, pages: int = 8,
                  bugs: set[str] | frozenset[str] = frozenset(), compat: str = "none",
-                 variants: set[str] | frozenset[str] = frozenset()) -> None:
+                 variants: set[str] | frozenset[str] = frozenset(), features: int | None = None) -> None:
         if compat not in COMPAT:
             raise ValueError(f"compat {compat!r}: use one of {', '.join(COMPAT)}")
         unknown = sorted(set(variants) - set(VARIANTS))
@@ -192,12 +240,20 @@ class Virtio14Device:
         self.bugs = set(bugs)
         self.variants = set(variants)     # spec-permitted readings (VARIANTS) this device takes
         self.compat = compat
-        self.configure(members=members, queues=queues, objects=objects, pages=pages)
+        self.configure(members=members, queues=queues, objects=objects, pages=pages, features=features)
 
     # ------------------------------------------------------------------ set-up
 
-    def configure(self, *, members: int, queues: int, objects: int, pages: int = 8, **_ignored: Any) -> None:
-        """Power-on reset with this topology."""
+    def configure(self, *, members: int, queues: int, objects: int, pages: int = 8, features: int | None = None,
+                  **_ignored: Any) -> None:
+        """Power-on reset with this topology. `features`: the feature bits every member offers
+        (DEV_FEATURES; default DEVICE_FEATURES), e.g. fewer on a migration destination; a power-on
+        without it offers the default set again."""
+        if features is None:
+            features = DEVICE_FEATURES
+        if not isinstance(features, int) or isinstance(features, bool) or not 0 <= features < 1 << 64:
+            raise ValueError(f"features {features!r}: a feature bit mask below 2**64")
+        self.features = features
         self.n_members, self.n_queues, self.n_objects, self.pages = members, queues, objects, max(pages, 3)
         self.enabled = {GROUP_SELF: set(LIST_OPS), GROUP_SRIOV: set(LIST_OPS)}   # D-GA-7
         self.cap_get = self.cap_set = 0
@@ -461,15 +517,22 @@ class Virtio14Device:
                     and not self.bug("set-while-running"):
                 raise refuse
             self._object(f, member, "set")
-            value = self._check_set(f.get("parts", []))
+            value, held = self._check_set(f.get("parts", []))
             if running and (refuse is not None or self.bug("set-while-running")):
                 if not self.bug("set-while-running"):
                     raise refuse               # D-DP-4: SHOULD refuse while running
                 if value is not None:
                     member.status = value      # the bug: applied at once, not at the resume
                 return {}
+            if not running and self.bug("set-applied-early"):
+                self._apply_early(member, value, held)
+                return {}
             if value is not None:
                 member.pending = value
+            if held is not None:               # D-DP-5: a later SET's parts replace an earlier one's
+                prev = member.held_parts or {"drv": None, "parts": {}}
+                member.held_parts = {"drv": held["drv"] if held["drv"] is not None else prev["drv"],
+                                     "parts": {**prev["parts"], **held["parts"]}}
             return {}
         # DEV_MODE_SET
         flags = f.get("flags", 0)
@@ -495,10 +558,14 @@ class Virtio14Device:
         head["length"] = len(self.codec.encode_parts([part])) - 16
         return head
 
-    def _check_set(self, parts: list[dict[str, Any]]) -> int | None:
-        """D-DP-6 (every part has the device's length), D-DP-7 (same features); the status it
-        restores, None when the record has no DEVICE_STATUS part (Q16: that part is kept)."""
+    def _check_set(self, parts: list[dict[str, Any]]) -> tuple[int | None, dict[str, Any] | None]:
+        """D-DP-6 (every part has the device's length), D-DP-7 (DEV_FEATURES the device's own,
+        never applied; accepted features only ones it offers). Returns the status it restores
+        (None when the record has no DEVICE_STATUS part, Q16: that part is kept) and the other
+        parts it restores at the resume ({"drv": accepted features or None, "parts": {(type,
+        index, offset): value}} for VQ_CFG, VQ_NOTIFY_CFG, PCI_COMMON_CFG), None if none."""
         status = None
+        held: dict[str, Any] = {"drv": None, "parts": {}}
         for p in parts:
             kind, value = p.get("type"), p.get("value")
             if kind in ("VQ_CFG", "VQ_NOTIFY_CFG") and not isinstance(value, dict):
@@ -507,10 +574,19 @@ class Virtio14Device:
                 if not isinstance(value, int):
                     raise Reject("EINVAL", "INVALID_FIELD")
                 status = value
+            if kind == "DRV_FEATURES" and _words(value) is not None:
+                held["drv"] = _words(value)
+            if kind in ("VQ_CFG", "VQ_NOTIFY_CFG", "PCI_COMMON_CFG"):
+                held["parts"][_part_key(p)] = value
+        lax = self.bug("accepts-unoffered-features")
         for p in parts:
-            if p.get("type") == "DEV_FEATURES" and p.get("value") != [DEVICE_FEATURES]:
-                raise Reject("EINVAL", "INVALID_FIELD")
-        return status
+            if p.get("type") == "DEV_FEATURES" and p.get("value") != [self.features]:
+                offered = _words(p.get("value"))
+                if not (lax and offered is not None and offered & ~self.features):
+                    raise Reject("EINVAL", "INVALID_FIELD")
+        if held["drv"] is not None and held["drv"] & ~self.features and not lax:
+            raise Reject("EINVAL", "INVALID_FIELD")      # accepted features it does not offer (D-DP-7)
+        return status, (held if held["drv"] is not None or held["parts"] else None)
 
     # ------------------------------------------------------------------ modes
 
@@ -518,6 +594,8 @@ class Virtio14Device:
         """Stop: every fetched buffer is written back as used before the command completes (D-DP-10/11)."""
         if not (self.bug("inflight-not-written-back") or self.bug("dma-after-stop")):
             for q in member.queues:
+                if q.inflight:
+                    member.unnotified.add(q.q)     # used buffers no notification may announce while stopped
                 while q.inflight:
                     if self.variant("stop-returns-unused"):
                         self._return_unused(member, q, events)
@@ -539,51 +617,136 @@ class Virtio14Device:
         hook(used_addr(q.q) + 2, 2, False)
 
     def _resume(self, member: Member, events: list[tuple]) -> None:
-        if member.pending is not None and not self.bug("set-lost-at-resume"):
-            if member.mode != "stopped" and member.driver_ok and not member.pending & DRIVER_OK_BIT:
-                # a running member (SET parts accepted while running or held across an owner
-                # reset: variants) about to take a reset status finishes the buffers it holds
-                for q in member.queues:
-                    while q.inflight:
-                        q.complete(member.mem, member.mid, self._dma(member, events))
-            member.status = member.pending
-            # the restored queues continue where the used ring says; a running member keeps its queues
-            if member.driver_ok and member.mode == "stopped":
-                for q in member.queues:
-                    q.used_idx = member.guests[q.q].used_idx()
-                    q.last_avail = q.used_idx
-                    q.inflight = []
+        """Resume: parts written by SET take effect (I-DP-5). A stopped member that gets a
+        DRIVER_OK status from them continues each queue from the used index in guest memory
+        (no part carries last_avail_idx, Q4; the stop wrote back every observed buffer,
+        D-DP-10/11). Notification rule (spurious notifications are permitted): a queue owes
+        one used-buffer notification, sent at the member's next device step once running
+        (`_pay_owed`), if the stop wrote back used buffers on it (no notification was allowed
+        while stopped, D-DP-16), or if the resume restored it from SET parts and its used index
+        in guest memory is not 0 (a destination cannot know what the source notified)."""
+        was_stopped = member.mode == "stopped"
+        restored = False
+        if not self.bug("set-lost-at-resume"):
+            if member.pending is not None:
+                if member.mode != "stopped" and member.driver_ok and not member.pending & DRIVER_OK_BIT:
+                    # a running member (SET parts accepted while running or held across an owner
+                    # reset: variants) about to take a reset status finishes the buffers it holds
+                    for q in member.queues:
+                        while q.inflight:
+                            q.complete(member.mem, member.mid, self._dma(member, events))
+                member.status = member.pending
+                # the restored queues continue where the used ring says; a running member keeps its queues
+                if member.driver_ok and member.mode == "stopped":
+                    restored = True
+                    if not self.bug("dst-stale-position"):
+                        self._restore_positions(member)
+            self._apply_held(member, member.held_parts)
         member.pending = None
+        member.held_parts = None
+        member.early = False
         member.mode = "running"
+        if was_stopped and member.driver_ok and not self.bug("resume-no-notify"):
+            for q, g in zip(member.queues, member.guests):
+                if q.q in member.unnotified or (restored and g.used_idx()):
+                    member.owed.add(q.q)
+        if was_stopped:
+            member.unnotified.clear()
+
+    def _restore_positions(self, member: Member) -> None:
+        """Each queue continues from the used index in guest memory (Q4)."""
+        for q in member.queues:
+            q.used_idx = member.guests[q.q].used_idx()
+            q.last_avail = q.used_idx
+            q.inflight = []
+
+    @staticmethod
+    def _apply_held(member: Member, held: dict[str, Any] | None) -> None:
+        if held is None:
+            return
+        if held["drv"] is not None:
+            member.drv_features = held["drv"]
+        member.applied.update(held["parts"])
+
+    def _apply_early(self, member: Member, status: int | None, held: dict[str, Any] | None) -> None:
+        """Bug set-applied-early: the SET parts take effect on the stopped member at once, and
+        the restored queues are used before the resume (the device polls their avail rings)."""
+        if status is not None:
+            member.status = status
+        self._apply_held(member, held)
+        if member.driver_ok:
+            self._restore_positions(member)
+            member.unnotified |= {g.q for g in member.guests if g.used_idx()}
+            member.kicked = set(range(self.n_queues))
+            member.early = True
+
+    def _pay_owed(self, member: Member, events: list[tuple], skip: int | None = None) -> bool:
+        """Send the used-buffer notifications the resume left owed (once the member may use its
+        queues); `skip`: a queue the caller notifies itself."""
+        if not member.owed or not self.may_access(member):
+            return False
+        for q in sorted(member.owed):
+            if q != skip:
+                events.append(("used_notify", member.mid, q, 0))
+        member.owed.clear()
+        return True
 
     def parts(self, member: Member) -> list[dict[str, Any]]:
-        """Every part of the member in order-table order (§7); variant get-returns-set: with
-        SET parts held for the resume, the status they restore."""
-        status = member.status
-        if self.variant("get-returns-set") and member.pending is not None:
-            status = member.pending
+        """Every part of the member as a GET reports it, in order-table order (§7); variant
+        get-returns-set: with SET parts held for the resume, the parts they restore."""
+        return self._parts(member, report=True)
+
+    def held_parts(self, member: Member) -> list[dict[str, Any]]:
+        """The parts the member really holds (in effect), whatever a GET would report: what a
+        migration must carry to the destination (state(), for `mcheck migrate-demo`)."""
+        return self._parts(member, report=False)
+
+    def _parts(self, member: Member, *, report: bool) -> list[dict[str, Any]]:
+        status, drv, applied = member.status, member.drv_features, member.applied
+        if report and self.variant("get-returns-set"):
+            if member.pending is not None:
+                status = member.pending
+            if member.held_parts is not None:
+                drv = member.held_parts["drv"] if member.held_parts["drv"] is not None else drv
+                applied = {**applied, **member.held_parts["parts"]}
         ok = bool(status & DRIVER_OK_BIT)
+        accepted = (self.features if drv is None else drv) if ok else 0
+        if report and self.bug("get-drops-feature") and accepted:
+            accepted &= ~(1 << (accepted.bit_length() - 1))      # the highest accepted bit left out
+
+        def value(key: tuple, default: Any) -> Any:
+            got = applied.get(key) if ok else None
+            if isinstance(default, dict) and isinstance(got, dict):
+                return {**default, **got}
+            return default if got is None else got
+
         head = [
-            {"type": "DEV_FEATURES", "flags": 0 if self.bug("features-not-optional") else OPTIONAL_PART,
-             "value": [DEVICE_FEATURES]},
-            {"type": "DRV_FEATURES", "flags": 0, "value": [DEVICE_FEATURES if ok else 0]},
+            {"type": "DEV_FEATURES", "flags": 0 if report and self.bug("features-not-optional") else OPTIONAL_PART,
+             "value": [self.features]},
+            {"type": "DRV_FEATURES", "flags": 0, "value": [accepted]},
             {"type": "DEVICE_STATUS", "flags": 0, "value": status.to_bytes(4, "little")
-             if self.bug("get-bad-part-length") else status},      # 4 bytes where the type has 1
+             if report and self.bug("get-bad-part-length") else status},      # 4 bytes where the type has 1
         ]
         if self.variant("pci-common-cfg"):     # num_queues (offset 18) and msix_config (offset 16)
-            head[2:2] = [{"type": "PCI_COMMON_CFG", "flags": 0, "offset": 16, "value": 0},
+            head[2:2] = [{"type": "PCI_COMMON_CFG", "flags": 0, "offset": 16,
+                          "value": value(("PCI_COMMON_CFG", None, 16), 0)},
                          {"type": "PCI_COMMON_CFG", "flags": 0, "offset": 18, "value": self.n_queues}]
-        if self.bug("parts-out-of-order"):
+        if report and self.bug("parts-out-of-order"):
             head = [head[0], head[2], head[1]]
-        vq = [{"type": "VQ_CFG", "flags": 0, "index": q, "value": {
-            "queue_size": QSIZE, "vector": q + 1, "enabled": int(ok), "queue_desc": desc_addr(q) if ok else 0,
-            "queue_driver": avail_addr(q) if ok else 0, "queue_device": used_addr(q) if ok else 0}}
-            for q in range(self.n_queues)]
-        if self.bug("parts-missing-vq"):
+        vq = []
+        for q in range(self.n_queues):
+            cfg = value(("VQ_CFG", q, None), {
+                "queue_size": QSIZE, "vector": q + 1, "enabled": int(ok), "queue_desc": desc_addr(q) if ok else 0,
+                "queue_driver": avail_addr(q) if ok else 0, "queue_device": used_addr(q) if ok else 0})
+            if report and self.bug("get-wrong-queue-address"):
+                cfg = {**cfg, "queue_driver": cfg.get("queue_desc", 0)}
+            vq.append({"type": "VQ_CFG", "flags": 0, "index": q, "value": cfg})
+        if report and self.bug("parts-missing-vq"):
             vq = vq[:-1]
         notify = [{"type": "VQ_NOTIFY_CFG", "flags": 0, "index": q,
-                   "value": {"queue_notify_off": q, "queue_notif_config_data": 0}} for q in range(self.n_queues)]
-        if self.bug("parts-missing-notify"):
+                   "value": value(("VQ_NOTIFY_CFG", q, None), {"queue_notify_off": q, "queue_notif_config_data": 0})}
+                  for q in range(self.n_queues)]
+        if report and self.bug("parts-missing-notify"):
             notify = notify[:-1]
         return head + vq + notify
 
@@ -593,6 +756,12 @@ class Virtio14Device:
         if not keep_parts:
             member.status = 0
             member.pending = None
+            member.drv_features = None
+            member.applied = {}
+            member.held_parts = None
+        member.early = False
+        member.unnotified.clear()
+        member.owed.clear()
         for q, g in zip(member.queues, member.guests):
             q.reset()
             g.init()       # the guest driver throws its rings away and starts again
@@ -613,6 +782,7 @@ class Virtio14Device:
                     x.mode = "running"             # Q8 reading running (held SET parts stay for a resume)
                 if self.variant("owner-reset-drops-pending"):
                     x.pending = None
+                    x.held_parts = None
             return True, events
         if member is None:
             return False, events
@@ -679,10 +849,22 @@ class Virtio14Device:
         """Called for every DMA write (write recording hooks in here)."""
 
     def may_access(self, member: Member, *, stopped_ok: bool = False) -> bool:
-        return member.phase == "none" and member.driver_ok and (member.mode == "running" or stopped_ok)
+        return member.phase == "none" and member.driver_ok and (member.mode == "running" or stopped_ok or member.early)
 
     def workload(self, op: str, m: int, q: int = 0) -> tuple[bool, list[tuple]]:
-        """One guest or device step; `done` says whether it happened."""
+        """One guest or device step; `done` says whether it happened. A device step that can
+        notify (complete, notify, service, run) first sends the notifications a resume left
+        owed (`_resume`); the step then counts as done."""
+        member = self.members.get(m)
+        if op in ("complete", "notify", "service", "run") and member is not None and 0 <= q < self.n_queues \
+                and member.owed:
+            events: list[tuple] = []
+            paid = self._pay_owed(member, events, skip=q if op == "notify" else None)
+            done, more = self._step(op, m, q)
+            return done or paid, events + more
+        return self._step(op, m, q)
+
+    def _step(self, op: str, m: int, q: int = 0) -> tuple[bool, list[tuple]]:
         events: list[tuple] = []
         member = self.members.get(m)
         if member is None or not 0 <= q < self.n_queues:
@@ -714,6 +896,7 @@ class Virtio14Device:
             if not self.may_access(member, stopped_ok=self.bug("notify-after-stop")):
                 return False, events
             events.append(("used_notify", m, q, 0))
+            member.unnotified.discard(q)
             return True, events
         if op == "config":
             if not self.may_access(member):
@@ -760,7 +943,9 @@ class Virtio14Device:
         return {"enabled": {str(g): sorted(ops) for g, ops in self.enabled.items()},
                 "cap_get": self.cap_get, "cap_set": self.cap_set,
                 "objects": {str(k): [v.member, v.kind] for k, v in self.objects.items()},
+                "features": self.features,
                 "members": {str(m): {"mode": x.mode, "phase": x.phase, "status": x.status,
+                                     "parts": self.held_parts(x), "owed": sorted(x.owed),
                                      "queues": [{"last_avail": d.last_avail, "used_idx": d.used_idx,
                                                  "inflight": len(d.inflight), "avail_idx": g.avail_idx(),
                                                  "guest_used_idx": g.used_idx()}
