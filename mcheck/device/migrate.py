@@ -1,7 +1,8 @@
 """`mcheck migrate-demo`: a live migration between two emulator processes, checked end to end.
 
 A source and a destination emulator run as separate processes. This process plays the
-guest (it posts buffers), lets the devices work, and drives the hypervisor flow:
+guest (it posts buffers and takes used-buffer notifications), lets the devices work, and
+drives the hypervisor flow:
 
 - draft-v1 (the seed draft's example flow): WR_CAPS_QUERY, WR_START, a full copy, pre-copy
   rounds (WR_PENDING, WR_REPORT, copy the reported pages), DEV_MODE_SET(STOP), the final
@@ -9,36 +10,70 @@ guest (it posts buffers), lets the devices work, and drives the hypervisor flow:
   DEV_CTX_FIELDS_QUERY, DEV_CTX_READ, WR_STOP; the ring pages (outside the tracked range)
   are copied while the source is frozen; destination DEV_MODE_SET(FREEZE),
   DEV_CTX_WRITE, DEV_MODE_SET(ACTIVE), DEV_MODE_GET.
-- virtio-1.4 (the Linux flow, linux-qemu-flows.md §9.1-9.3): PF bring-up on both hosts;
-  source OBJ_CREATE / METADATA_GET / GET_ALL (pre-copy), MODE_SET(stop), METADATA_GET,
-  GET_ALL (final record), OBJ_DESTROY; destination MODE_SET(stop), OBJ_CREATE(SET),
-  PARTS_SET(record), OBJ_DESTROY, MODE_SET(resume). virtio 1.4 has no write reporting, so
-  every guest page is copied at switchover, while the source is stopped.
+- virtio-1.4 (the Linux flows, linux-qemu-flows.md §9.1-9.7), one `--scenario`:
+  `normal` (R1 + R2): PF bring-up on both hosts; source OBJ_CREATE / METADATA_GET / GET_ALL
+  (pre-copy), MODE_SET(stop), METADATA_GET, GET_ALL (final record); every guest page copied
+  (virtio 1.4 has no write reporting); destination MODE_SET(stop), OBJ_CREATE(SET),
+  PARTS_SET(record); source OBJ_DESTROY; destination OBJ_DESTROY, MODE_SET(resume); the
+  guest continues on the destination.
+  `cancel-precopy` (R3): the destination loads the pre-copy record, then the migration is
+  cancelled: the source (never stopped) destroys its object and keeps the guest; the
+  destination is torn down (OBJ_DESTROY, FLR).
+  `cancel-after-switchover` (R4): after the final GET and the destination's SET, the source
+  destroys its object and resumes; the destination is torn down.
+  `flr-stop-copy` (R6): an FLR of the source member after its final GET; the migration fails,
+  the hypervisor destroys the object and sends MODE_SET(stop), MODE_SET(resume); the
+  guest driver starts the member again.
+  `feature-mismatch`: the destination offers fewer features than the guest negotiated on
+  the source (its DEV_FEATURES are read first); it must refuse the SET (D-DP-7), and the
+  hypervisor then cancels after switchover (R4). A destination that accepts is resumed.
 
-Then the guest runs on the destination, which must continue the workload. The checks:
-guest memory identical at switchover; no DMA write by the source once it was stopped;
-every buffer the guest posted completed exactly once, none lost; both captures (and for
-draft-v1 the merged two-host capture, one model member being a source/destination
-pair) replay clean against the model.
+The checks (each failure one FAIL line naming its clauses): guest memory identical at
+switchover; the source's final record equal to the parts the source device holds (its
+state over the device protocol); after the destination's resume its parts (a GET) equal
+the record, with only features it offers and the ones the guest negotiated (I-DP-5, D-DP-3,
+D-DP-7); no DMA write nor notification by the source while it is stopped nor by the
+destination before its resume (D-DP-9, D-DP-16, I-DP-5); the guest never left waiting: a
+buffer written back at the stop is notified once the device that has the guest runs again;
+every posted buffer completed exactly once and returned in the guest's used ring, whose
+used index never goes back; a cancelled migration leaves the source's parts as they were;
+an FLR returns the parts to their defaults (D-DP-22) and the recovery MODE_SETs succeed
+(D-DP-20/21). Both host captures replay against the model; for virtio-1.4 the merged
+capture `merged.jsonl` (source member 1 as wire member 1, destination member 1 as wire
+member 2, owner-level events as member 0) replays against the pair model
+virtio-1.4-migration when it is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcheck.device.backend import EmulatorBackend
+from mcheck.device.backend import DeviceError, EmulatorBackend
 from mcheck.device.killmatrix import start_emulator, stop_emulator
-from mcheck.errors import InputError
+from mcheck.device.virtq import avail_addr, used_addr
+from mcheck.errors import InputError, ModelDefinitionError
 from mcheck.trace.codec import Codec
 from mcheck.trace.profile import load_profile
 
 PAGE = 4096
 SEQ = re.compile(rb"m(\d+) q(\d+) seq(\d{8})")
+SCENARIOS = {
+    "normal": "R1 + R2: the guest moves to the destination",
+    "cancel-precopy": "R3: cancelled during pre-copy; the source, never stopped, keeps the guest",
+    "cancel-after-switchover": "R4: cancelled after the final GET; the source resumes, the destination is torn down",
+    "flr-stop-copy": "R6: FLR of the source member after its final GET; the migration fails, the source is recovered",
+    "feature-mismatch": "the destination offers fewer features: it must refuse the SET (D-DP-7), then R4",
+}
+# the feature the feature-mismatch destination does not offer: VIRTIO_F_RING_RESET (bit 40)
+MISSING_FEATURE = 40
+PAIR_MODEL = "virtio-1.4-migration"
+COMPARED = ("DRV_FEATURES", "PCI_COMMON_CFG", "DEVICE_STATUS", "VQ_CFG", "VQ_NOTIFY_CFG")
 
 
 @dataclass
@@ -49,17 +84,27 @@ class Host:
     codec: Codec
     log: list[str]
     stopped_at: int | None = None      # request count when the stop completed
-    writes_after_stop: list[str] = field(default_factory=list)
+    # while set, the device must not touch guest memory nor notify: "after it was stopped" (a
+    # stopped source) or "before its resume" (a destination); None while it may work
+    quiet: str | None = None
+    writes_after_stop: list[str] = field(default_factory=list)      # DMA writes while quiet
+    quiet_notifications: int = 0
 
-    def cmd(self, name: str, group: Any, fields: dict[str, Any], *, member: int | None = None, expect: str = "OK") -> Any:
+    def cmd(self, name: str, group: Any, fields: dict[str, Any], *, member: int | None = None,
+            expect: str | None = "OK", clauses: str = "") -> Any:
         readable = self.codec.encode_command(name, group, self.member if member is None else member, fields)
         writable = self.dev.submit(readable)
         if writable is None:
             raise InputError(f"{self.name}: {name} was held by the device")
         res = self.codec.decode_result(name, writable)
-        self.log.append(f"{self.name:<11} {name:<24} -> {res.status_name}")
+        label = name
+        if name == "DEV_MODE_SET" and "flags" in fields:
+            label += "(stop)" if fields["flags"] & 1 else "(resume)"
+        self.log.append(f"{self.name:<11} {label:<24} -> {res.status_name}")
         if expect and res.status_name != expect:
-            raise DemoFailure(f"{self.name}: {name} answered {res.status_name}/{res.qualifier_name}, expected {expect}")
+            why = f" ({clauses})" if clauses else ""
+            raise DemoFailure(f"{self.name}: {name} answered {res.status_name}/{res.qualifier_name}, "
+                              f"expected {expect}{why}")
         return res
 
 
@@ -67,14 +112,81 @@ class DemoFailure(Exception):
     pass
 
 
+def _words(value: Any) -> int:
+    if isinstance(value, list):
+        return sum(int(w) << (64 * i) for i, w in enumerate(value))
+    return int(value) if isinstance(value, int) else 0
+
+
+def _bits(mask: int) -> str:
+    return ", ".join(str(b) for b in range(mask.bit_length()) if mask >> b & 1)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:#x}" if value > 9 else str(value)
+    return repr(value)
+
+
+def _key(part: dict[str, Any]) -> tuple:
+    return part.get("type"), part.get("index"), part.get("offset")
+
+
+def _name(key: tuple) -> str:
+    kind, index, offset = key
+    return kind + (f" {index}" if index is not None else "") + (f" @{offset}" if offset is not None else "")
+
+
+def compare_parts(a: list[dict[str, Any]], b: list[dict[str, Any]], a_is: str, b_is: str) -> list[str]:
+    """The differences between two part lists in the parts a migration restores (COMPARED):
+    one phrase per part that differs or is missing on one side."""
+    one = {_key(p): p.get("value") for p in a if p.get("type") in COMPARED}
+    two = {_key(p): p.get("value") for p in b if p.get("type") in COMPARED}
+    out = []
+    for key in sorted(set(one) | set(two), key=lambda k: (COMPARED.index(k[0]), k[1] or 0, k[2] or 0)):
+        if key not in two:
+            out.append(f"{_name(key)} missing {b_is}")
+        elif key not in one:
+            out.append(f"{_name(key)} missing {a_is}")
+        elif key[0] == "DRV_FEATURES" and _words(one[key]) != _words(two[key]):
+            out.append(f"{_name(key)} {_words(one[key]):#x} {a_is}, {_words(two[key]):#x} {b_is}")
+        elif key[0] != "DRV_FEATURES" and one[key] != two[key]:
+            x, y = one[key], two[key]
+            if isinstance(x, dict) and isinstance(y, dict):
+                for f in sorted(set(x) | set(y)):
+                    if x.get(f) != y.get(f):
+                        out.append(f"{_name(key)} {f} {_show(x.get(f))} {a_is}, {_show(y.get(f))} {b_is}")
+            else:
+                out.append(f"{_name(key)} {_show(x)} {a_is}, {_show(y)} {b_is}")
+    return out
+
+
+def part_value(parts: list[dict[str, Any]], kind: str, default: Any = None) -> Any:
+    return next((p.get("value") for p in parts if p.get("type") == kind), default)
+
+
 class Demo:
-    def __init__(self, profile: str, bugs: list[str], out: Path, buffers: int) -> None:
+    def __init__(self, profile: str, bugs: list[str], out: Path, buffers: int, *, scenario: str = "normal",
+                 dst_bugs: list[str] | None = None) -> None:
         self.profile, self.bugs, self.out, self.buffers = profile, bugs, out, buffers
+        self.scenario = scenario
+        self.dst_bugs = list(dst_bugs or [])
         self.codec = Codec(load_profile(profile))
         self.log: list[str] = []
         self.completions: dict[int, list[str]] = {}     # seq -> hosts that completed it
         self.posted = 0
         self.problems: list[str] = []
+        self.notes: list[str] = []
+        # the guest: the host it runs on, the used index its last used-buffer notification
+        # covered, the used index it last saw; `base` numbers buffers across a ring restart
+        self.guest: Host | None = None
+        self.notified = 0
+        self.seen_used: int | None = None
+        self.went_back = False
+        self.base = 0
+        self.abandoned: set[int] = set()
+        self.negotiated: int | None = None
+        self.probe: tuple[int, int] | None = None   # destination capture positions left out of merged.jsonl
 
     # -- guest and device work
     def post(self, host: Host) -> None:
@@ -85,21 +197,57 @@ class Demo:
     def work(self, host: Host, op: str, arg: int = 0) -> bool:
         done = host.dev.workload(op, host.member, arg)
         self._collect(host)
+        if host is self.guest and self.profile != "draft-v1":
+            self._watch(host)
         return done
+
+    def cmd(self, host: Host, name: str, fields: dict[str, Any], **kw: Any) -> Any:
+        """An SR-IOV admin command for the host's member; what the device did meanwhile is collected."""
+        try:
+            return host.cmd(name, "SRIOV", fields, **kw)
+        finally:
+            self._collect(host)
 
     def _collect(self, host: Host) -> None:
         for ev in host.dev.events():
+            if ev.KIND == "used_notify":
+                if host.quiet is not None:
+                    host.quiet_notifications += 1
+                elif host is self.guest and self.profile != "draft-v1":
+                    self.notified = self.used_index(host)
+                continue
             if ev.KIND != "dma_write":
                 continue
             page = host.dev.mem_read(host.member, ev.address // PAGE)
             off = ev.address % PAGE
             found = SEQ.search(page[off : off + ev.length])
-            seq = int(found.group(3)) if found else -1
+            seq = self.base + int(found.group(3)) if found else -1
             where = f"{host.name} (DMA write at {ev.address:#x})"
-            if host.stopped_at is not None:
+            if host.stopped_at is not None or host.quiet is not None:
                 host.writes_after_stop.append(f"seq {seq} at {ev.address:#x}")
-                where += " after it was stopped"
+                where += f" {host.quiet or 'after it was stopped'}"
             self.completions.setdefault(seq, []).append(where)
+
+    def ring(self, host: Host) -> tuple[int, int]:
+        """(avail index, used index) of queue 0 in the host's guest memory."""
+        avail = host.dev.mem_read(host.member, avail_addr(0) // PAGE)[avail_addr(0) % PAGE + 2:][:2]
+        return int.from_bytes(avail, "little"), self.used_index(host)
+
+    def used_index(self, host: Host) -> int:
+        page = host.dev.mem_read(host.member, used_addr(0) // PAGE)
+        off = used_addr(0) % PAGE + 2
+        return int.from_bytes(page[off : off + 2], "little")
+
+    def _watch(self, host: Host) -> None:
+        """The guest's used index never goes back (Q4: a device continues from it)."""
+        used = self.used_index(host)
+        if self.seen_used is not None and (used - self.seen_used) & 0xFFFF > 0x8000 and not self.went_back:
+            self.went_back = True
+            self.problems.append(f"the guest's used index went back from {self.seen_used} to {used} on the "
+                                 f"{host.name}: the device did not continue from the used index in guest memory "
+                                 "(Q4: no part carries last_avail_idx; D-DP-10/11: the stop wrote back every "
+                                 "observed buffer)")
+        self.seen_used = used
 
     def copy_pages(self, src: Host, dst: Host, pages: list[int]) -> None:
         for p in pages:
@@ -111,7 +259,7 @@ class Demo:
             if a != b:
                 self.problems.append(f"guest page {p} differs between source and destination at switchover ({why})")
 
-    # -- the flows
+    # -- the draft-v1 flow
     def run_draft(self, src: Host, dst: Host, pages: int) -> None:
         s, d = src, dst
         s.cmd("WR_CAPS_QUERY", "SRIOV", {})
@@ -154,92 +302,335 @@ class Demo:
                      else "copy incomplete")
         self.log.append("switchover  the guest runs on the destination")
 
+    # -- the virtio-1.4 flows (linux-qemu-flows.md §9)
     def run_v14(self, src: Host, dst: Host, pages: int) -> None:
-        from mcheck.device.adapt14 import snapshot_parts  # noqa: F401 - the record comes from the source
-        for h in (src, dst):                                        # R0: PF bring-up
-            for group in ("SELF", "SRIOV"):      # each group's commands enabled by its own LIST_USE (D-GA-9)
-                ops = h.cmd("LIST_QUERY", group, {}, member=0).fields.get("opcodes", [])
-                h.cmd("LIST_USE", group, {"opcodes": ops}, member=0)
-            h.cmd("CAP_ID_LIST_QUERY", "SELF", {}, member=0)
-            lim = h.cmd("DEVICE_CAP_GET", "SELF", {"id": 0}, member=0).fields
-            m = min(lim.get("get_parts_limit", 1), lim.get("set_parts_limit", 1))
-            h.cmd("DRIVER_CAP_SET", "SELF", {"id": 0, "get_parts_limit": m, "set_parts_limit": m}, member=0)
+        scenario = self.scenario
+        for h in (src, dst):
+            self.bring_up(h)
+        self.guest = src
+        if scenario == "feature-mismatch":
+            self.probe_features(dst)
         self.work(src, "init")
-        src.cmd("RESOURCE_OBJ_CREATE", "SRIOV", {"obj_id": 0, "parts_type": 0})       # R1 step 1-2
-        src.cmd("DEV_PARTS_METADATA_GET", "SRIOV", {"obj_id": 0, "type": 0})
-        src.cmd("DEV_PARTS_GET", "SRIOV", {"obj_id": 0, "type": 1})
-        for _ in range(self.buffers):                                # the VM runs during pre-copy
+        held = self.held_parts(src)
+        self.negotiated = _words(part_value(held, "DRV_FEATURES", [0])) if held is not None else None
+        self.cmd(src, "RESOURCE_OBJ_CREATE", {"obj_id": 0, "parts_type": 0})       # R1 step 2
+        self.cmd(src, "DEV_PARTS_METADATA_GET", {"obj_id": 0, "type": 0})
+        record = self.get_all(src)
+        if scenario == "cancel-precopy":                        # R2 step 1-2 while the source runs
+            self.load_setup(dst)
+            self.cmd(dst, "DEV_PARTS_SET", {"obj_id": 0, "parts": record})
+        for _ in range(self.buffers):                           # the VM runs during pre-copy
             self.post(src)
-            self.work(src, "service")
-            self.work(src, "notify")
-        src.cmd("DEV_PARTS_METADATA_GET", "SRIOV", {"obj_id": 0, "type": 0})
-        self.post(src)
-        self.post(src)
-        self.work(src, "fetch")                                     # two buffers in flight at the stop
-        self.work(src, "fetch")
-        src.cmd("DEV_MODE_SET", "SRIOV", {"flags": 1})              # step 5a: the stop writes them back
-        self._collect(src)
-        src.stopped_at = src.dev.requests
-        src.cmd("DEV_PARTS_METADATA_GET", "SRIOV", {"obj_id": 0, "type": 0})
-        record = src.cmd("DEV_PARTS_GET", "SRIOV", {"obj_id": 0, "type": 1}).fields.get("parts", [])
+            if self.work(src, "service"):
+                self.work(src, "notify")
+        if scenario == "cancel-precopy":
+            self.check_record(src, record, "pre-copy")
+            return self.cancel_precopy(src, dst, record)
+        record = self.switchover(src)
+        self.check_record(src, record, "final")
         self.copy_pages(src, dst, list(range(pages)))
-        self.log.append(f"hypervisor  copy every guest page 0..{pages - 1} at switchover (virtio 1.4 has no write reporting)")
-        for _ in range(2):                                          # the device's own timers run on
+        self.log.append(f"hypervisor  copy every guest page 0..{pages - 1} at switchover "
+                        "(virtio 1.4 has no write reporting)")
+        self.compare(src, dst, pages, "copy incomplete")
+        for _ in range(2):                                      # the source device's own timers run on
             self.work(src, "complete")
-        src.cmd("RESOURCE_OBJ_DESTROY", "SRIOV", {"obj_id": 0})
-        dst.cmd("DEV_MODE_SET", "SRIOV", {"flags": 1})              # R2
-        dst.cmd("RESOURCE_OBJ_CREATE", "SRIOV", {"obj_id": 0, "parts_type": 1})
-        dst.cmd("DEV_PARTS_SET", "SRIOV", {"obj_id": 0, "parts": record})
-        dst.cmd("RESOURCE_OBJ_DESTROY", "SRIOV", {"obj_id": 0})
-        dst.cmd("DEV_MODE_SET", "SRIOV", {"flags": 0})
-        self.compare(src, dst, pages, "the source wrote guest memory after it was stopped"
-                     if src.writes_after_stop else "copy incomplete")
+        self.load_setup(dst)
+        refusal = scenario == "feature-mismatch"
+        res = self.cmd(dst, "DEV_PARTS_SET", {"obj_id": 0, "parts": record}, expect=None if refusal else "OK",
+                       clauses="I-DP-5, D-DP-5")
+        for _ in range(2):                                      # the destination device's own timers
+            self.work(dst, "service")
+        if refusal:
+            if res.status_name == "OK":
+                self.log.append("hypervisor  the destination accepted the record: the migration goes on")
+            else:
+                self.log.append(f"hypervisor  the destination refused the record ({res.status_name}, D-DP-7): "
+                                "cancel after switchover (R4)")
+                return self.cancel_after_switchover(src, dst, record)
+        if scenario == "cancel-after-switchover":
+            return self.cancel_after_switchover(src, dst, record)
+        if scenario == "flr-stop-copy":
+            return self.flr_stop_copy(src, dst)
+        self.cmd(src, "RESOURCE_OBJ_DESTROY", {"obj_id": 0})     # R1 step 7
+        self.cmd(dst, "RESOURCE_OBJ_DESTROY", {"obj_id": 0})     # R2 step 4a
+        self.cmd(dst, "DEV_MODE_SET", {"flags": 0}, clauses="D-DP-21")             # step 4c
+        dst.quiet = None
+        self.guest = dst
         self.log.append("switchover  the guest runs on the destination")
+        self.settle(dst)
+        after = self.inspect(dst)
+        diffs = compare_parts(record, after, "in the source's record", "on the destination")
+        if diffs:
+            self.problems.append(f"after its resume the destination's parts differ from the source's final record: "
+                                 f"{'; '.join(diffs)} (I-DP-5: a SET takes effect at the resume; D-DP-3)")
+        self.check_features(dst, after)
+        self.continue_on(dst, 2)
+
+    def bring_up(self, h: Host) -> None:
+        """R0: PF bring-up (each group's commands enabled by its own LIST_USE, D-GA-9)."""
+        for group in ("SELF", "SRIOV"):
+            ops = h.cmd("LIST_QUERY", group, {}, member=0).fields.get("opcodes", [])
+            h.cmd("LIST_USE", group, {"opcodes": ops}, member=0)
+        h.cmd("CAP_ID_LIST_QUERY", "SELF", {}, member=0)
+        lim = h.cmd("DEVICE_CAP_GET", "SELF", {"id": 0}, member=0).fields
+        m = min(lim.get("get_parts_limit", 1), lim.get("set_parts_limit", 1))
+        h.cmd("DRIVER_CAP_SET", "SELF", {"id": 0, "get_parts_limit": m, "set_parts_limit": m}, member=0)
+
+    def get_all(self, h: Host) -> list[dict[str, Any]]:
+        return self.cmd(h, "DEV_PARTS_GET", {"obj_id": 0, "type": 1}).fields.get("parts", [])
+
+    def inspect(self, h: Host) -> list[dict[str, Any]]:
+        """The member's parts through a GET object of its own: OBJ_CREATE(GET), GET(ALL), OBJ_DESTROY."""
+        self.cmd(h, "RESOURCE_OBJ_CREATE", {"obj_id": 0, "parts_type": 0})
+        parts = self.get_all(h)
+        self.cmd(h, "RESOURCE_OBJ_DESTROY", {"obj_id": 0})
+        return parts
+
+    def held_parts(self, h: Host) -> list[dict[str, Any]] | None:
+        """The parts the device holds, from its state over the device protocol (None if it has none)."""
+        try:
+            state = h.dev.control("state")
+            return state["members"][str(h.member)]["parts"]
+        except (DeviceError, KeyError, TypeError):
+            return None
+
+    def check_record(self, src: Host, record: list[dict[str, Any]], which: str) -> None:
+        """A GET that misreports the source's parts is caught even where source and destination agree."""
+        held = self.held_parts(src)
+        if held is None:
+            self.notes.append(f"the source device reports no parts in its state: its {which} record is not checked "
+                              "against what it holds")
+            return
+        diffs = compare_parts(record, held, "reported", "held")
+        if diffs:
+            self.problems.append(f"the source's {which} DEV_PARTS_GET record misreports the parts the source device "
+                                 f"holds: {'; '.join(diffs)}; the destination restores the record, not the guest's "
+                                 "configuration (D-DP-2, D-DP-3, I-DP-5)")
+
+    def probe_features(self, dst: Host) -> None:
+        """feature-mismatch: the hypervisor reads the destination's DEV_FEATURES before the
+        migration (so the destination's own capture shows what it offers, and the model can
+        judge its answer to the SET, D-DP-7). Its events are left out of merged.jsonl: the pair
+        model's Linux flow has no such step (`probe` holds their positions in the capture)."""
+        first = dst.dev.control("capture").get("events", 0)
+        offered = _words(part_value(self.inspect(dst), "DEV_FEATURES", [0]))
+        self.probe = (first, dst.dev.control("capture").get("events", 0))
+        self.log.append(f"hypervisor  the destination offers features {offered:#x}")
+
+    def switchover(self, src: Host) -> list[dict[str, Any]]:
+        """R1 step 5: one buffer in flight and one posted, not yet fetched; MODE_SET(stop) writes
+        the first back (D-DP-10/11); METADATA_GET, GET_ALL: the final record."""
+        self.cmd(src, "DEV_PARTS_METADATA_GET", {"obj_id": 0, "type": 0})
+        self.post(src)
+        self.work(src, "fetch")                                 # in flight at the stop
+        self.post(src)                                          # posted, not observed at the stop
+        self.cmd(src, "DEV_MODE_SET", {"flags": 1}, clauses="D-DP-20")            # step 5a
+        src.stopped_at = src.dev.requests
+        src.quiet = "after it was stopped"
+        self.guest = None                                       # the VM is stopped: the guest looks at nothing
+        self.cmd(src, "DEV_PARTS_METADATA_GET", {"obj_id": 0, "type": 0})     # step 5b
+        return self.get_all(src)
+
+    def load_setup(self, dst: Host) -> None:
+        """R2 steps 1a-1c: the destination member is stopped before anything is loaded."""
+        dst.quiet = "before its resume"
+        self.cmd(dst, "DEV_MODE_SET", {"flags": 1}, clauses="D-DP-20")
+        self.cmd(dst, "RESOURCE_OBJ_CREATE", {"obj_id": 0, "parts_type": 1})
+
+    def teardown(self, dst: Host) -> None:
+        """R3 destination: close_device destroys the object, then the function is reset."""
+        self.cmd(dst, "RESOURCE_OBJ_DESTROY", {"obj_id": 0})
+        self.flr(dst)
+        self.log.append("hypervisor  the destination is torn down (OBJ_DESTROY, FLR)")
+
+    def flr(self, h: Host) -> None:
+        h.dev.inject("flr_begin", h.member, 0)
+        h.dev.inject("flr_end", h.member, 0)
+        self._collect(h)
+        self.log.append(f"{h.name:<11} FLR")
+
+    def settle(self, h: Host) -> None:
+        """Right after a resume, before the guest posts anything: the device's own steps
+        (completions, no new fetches). A buffer the stop wrote back (no notification allowed
+        while stopped, D-DP-16) must now be notified, or the guest waits for ever."""
+        for _ in range(2):
+            self.work(h, "complete")
+        used = self.used_index(h)
+        if (used - self.notified) & 0xFFFF and (used - self.notified) & 0xFFFF < 0x8000:
+            self.problems.append(f"the guest was left waiting on the {h.name}: used index {used} in guest memory, its "
+                                 f"last used-buffer notification covered {self.notified}; the buffers written back at "
+                                 "the stop were never notified after the resume (D-DP-11: written back at the stop; "
+                                 "D-DP-16: no notification while stopped, so one is due once running)")
+            self.notified = used
+
+    def resume_source(self, src: Host, why: str, clauses: str) -> None:
+        self.cmd(src, "DEV_MODE_SET", {"flags": 0}, clauses=clauses)
+        src.quiet = None
+        src.stopped_at = None
+        self.guest = src
+        self.log.append(f"hypervisor  the source resumes ({why})")
+
+    def cancel_precopy(self, src: Host, dst: Host, record: list[dict[str, Any]]) -> None:
+        """R3: the source was never stopped: no MODE_SET; its object goes, it keeps the guest."""
+        self.cmd(src, "RESOURCE_OBJ_DESTROY", {"obj_id": 0})
+        self.log.append("hypervisor  migration cancelled during pre-copy (R3): the source keeps running")
+        self.teardown(dst)
+        self.source_intact(src, record)
+        self.continue_on(src, 2)
+
+    def cancel_after_switchover(self, src: Host, dst: Host, record: list[dict[str, Any]]) -> None:
+        """R4: the source's object goes and it resumes with its state; the destination is torn down."""
+        self.cmd(src, "RESOURCE_OBJ_DESTROY", {"obj_id": 0})
+        self.resume_source(src, "migration cancelled after switchover, R4", "D-DP-21")
+        self.settle(src)
+        self.teardown(dst)
+        self.source_intact(src, record)
+        self.continue_on(src, 2)
+
+    def source_intact(self, src: Host, record: list[dict[str, Any]]) -> None:
+        after = self.inspect(src)
+        diffs = compare_parts(record, after, "in its last record", "now")
+        if diffs:
+            self.problems.append(f"the cancelled migration changed the source's parts: {'; '.join(diffs)} "
+                                 "(I-DP-7, D-DP-21: the source continues as it was)")
+        self.check_record(src, after, "post-cancel")
+
+    def flr_stop_copy(self, src: Host, dst: Host) -> None:
+        """R6: FLR of the source member after the final GET: the parts go back to their defaults
+        (D-DP-22); Linux destroys the object (ENXIO if the device destroyed it, T5), the
+        migration fails, and the hypervisor's MODE_SET(stop) and MODE_SET(resume) must succeed."""
+        self.flr(src)
+        avail, used = self.ring(src)
+        lost = set(range(self.base, self.posted)) - set(self.completions)
+        self.abandoned |= lost
+        if lost:
+            self.log.append(f"guest       buffers {sorted(lost)} abandoned: the FLR reset the rings (§2.4)")
+        self.base, self.notified, self.seen_used = self.posted, 0, None
+        self.cmd(src, "RESOURCE_OBJ_DESTROY", {"obj_id": 0}, expect=None)
+        self.log.append("hypervisor  the migration failed (FLR during stop-copy, R6)")
+        self.teardown(dst)
+        try:
+            self.cmd(src, "DEV_MODE_SET", {"flags": 1}, clauses="D-DP-20: the recovery stop after the FLR")
+            src.quiet = "after it was stopped"
+            self.resume_source(src, "recovery after the FLR, R6", "D-DP-21: the recovery resume after the FLR")
+        except DemoFailure as exc:
+            self.problems.append(str(exc))
+            src.quiet = None
+        after = self.inspect(src)
+        wrong = []
+        status = part_value(after, "DEVICE_STATUS", 0)
+        if status:
+            wrong.append(f"DEVICE_STATUS {_show(status)}")
+        if _words(part_value(after, "DRV_FEATURES", [0])):
+            wrong.append(f"DRV_FEATURES {_words(part_value(after, 'DRV_FEATURES')):#x}")
+        for p in after:
+            v = p.get("value")
+            if p.get("type") == "VQ_CFG" and isinstance(v, dict):
+                live = [f"{k} {_show(v[k])}" for k in ("enabled", "queue_desc", "queue_driver", "queue_device")
+                        if v.get(k)]
+                if live:
+                    wrong.append(f"VQ_CFG {p.get('index')} {', '.join(live)}")
+        if wrong:
+            self.problems.append(f"after the FLR the source's parts are not the defaults: {'; '.join(wrong)} "
+                                 "(D-DP-22: a member FLR returns every part to its default)")
+        self.work(src, "init")                                  # the guest driver starts the member again
+        self.log.append("guest       the driver initialises the reset member again")
+        self.continue_on(src, 2)
+
+    def check_features(self, dst: Host, after: list[dict[str, Any]]) -> None:
+        offered = _words(part_value(after, "DEV_FEATURES", [0]))
+        accepted = _words(part_value(after, "DRV_FEATURES", [0]))
+        if accepted & ~offered:
+            self.problems.append(f"after its resume the destination runs with feature bit(s) "
+                                 f"{_bits(accepted & ~offered)} it does not offer (offers {offered:#x}, runs with "
+                                 f"{accepted:#x}): the guest never negotiated them with it (D-DP-7: a SET with "
+                                 "features the device does not offer must fail)")
+        if self.negotiated is not None and accepted != self.negotiated:
+            self.problems.append(f"after its resume the destination runs with accepted features {accepted:#x}, the "
+                                 f"guest negotiated {self.negotiated:#x} on the source (bits "
+                                 f"{_bits(accepted ^ self.negotiated)} differ; I-DP-5)")
 
     @staticmethod
     def _bits(raw: bytes, pages: int) -> list[int]:
         value = int.from_bytes(raw, "little")
         return [p for p in range(pages) if value >> p & 1]
 
-    def continue_on(self, dst: Host, extra: int) -> None:
-        for _ in range(4):
-            self.work(dst, "service")
+    def continue_on(self, h: Host, extra: int) -> None:
+        """The guest runs on `h`: posts, the device serves and notifies; at the end everything is drained."""
+        if self.profile == "draft-v1":
+            for _ in range(4):
+                self.work(h, "service")
+            return
         for _ in range(extra):
-            self.post(dst)
-            self.work(dst, "service")
+            self.post(h)
+            if self.work(h, "service"):
+                self.work(h, "notify")
+        drained = False
+        for _ in range(16):
+            if not self.work(h, "service"):
+                break
+            drained = True
+        if drained:
+            self.work(h, "notify")
+        avail, used = self.ring(h)
+        if avail != used:
+            self.problems.append(f"{(avail - used) & 0xFFFF} buffer(s) the guest posted never came back in its used "
+                                 f"ring on the {h.name} (avail index {avail}, used index {used}): lost or re-used "
+                                 "(D-DP-10/11, Q4)")
 
-    def judge(self, src: Host) -> None:
-        if src.writes_after_stop:
-            self.problems.append(f"the source device wrote guest memory after it was stopped: {', '.join(src.writes_after_stop)}")
+    def judge(self, hosts: list[Host]) -> None:
+        for h in hosts:
+            writes = ", ".join(h.writes_after_stop)
+            if writes and self.profile == "draft-v1":
+                self.problems.append(f"the {h.name} device wrote guest memory after it was stopped: {writes}")
+            elif writes and h.name == "source":
+                self.problems.append(f"the source device wrote guest memory after it was stopped: {writes} "
+                                     "(D-DP-9, D-DP-16)")
+            elif writes:
+                self.problems.append(f"the destination device touched guest memory before its resume: {writes} "
+                                     "(D-DP-9, D-DP-16; I-DP-5: SET parts take effect at the resume)")
+            if h.quiet_notifications:
+                when = "after it was stopped" if h.name == "source" else "before its resume"
+                self.problems.append(f"the {h.name} device sent {h.quiet_notifications} used-buffer notification(s) "
+                                     f"{when} (D-DP-16)")
         for seq in range(self.posted):
             done = self.completions.get(seq, [])
-            if not done:
+            if not done and seq not in self.abandoned:
                 self.problems.append(f"buffer seq {seq} was lost: posted by the guest, never completed")
             elif len(done) > 1:
                 self.problems.append(f"buffer seq {seq} was completed {len(done)} times: {'; '.join(done)}")
 
 
-def run_demo(profile: str, bugs: list[str], out: Path, *, buffers: int = 3, timeout: float = 5.0) -> tuple[bool, Demo, dict[str, Any]]:
+def run_demo(profile: str, bugs: list[str], out: Path, *, buffers: int = 3, timeout: float = 5.0,
+             scenario: str = "normal", dst_bugs: list[str] | None = None) -> tuple[bool, Demo, dict[str, str]]:
+    if scenario not in SCENARIOS:
+        raise InputError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    if profile == "draft-v1" and scenario != "normal":
+        raise InputError(f"--scenario {scenario}: only the virtio-1.4 flow has scenarios")
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="mcheck-migrate-"))
     draft = profile == "draft-v1"
     pages = 2 if draft else 8
-    demo = Demo(profile, bugs, out, buffers)
+    demo = Demo(profile, bugs, out, buffers, scenario=scenario, dst_bugs=dst_bugs)
     caps = {"source": out / "source.jsonl", "destination": out / "destination.jsonl"}
     procs = []
     try:
         procs.append(start_emulator(tmp / "src.sock", profile=profile, members=2 if draft else 1, bugs=bugs,
                                     capture=str(caps["source"]), extra=["--pages", str(pages)]))
         procs.append(start_emulator(tmp / "dst.sock", profile=profile, members=2 if draft else 1,
-                                    capture=str(caps["destination"]), extra=["--pages", str(pages)]))
+                                    bugs=demo.dst_bugs, capture=str(caps["destination"]),
+                                    extra=["--pages", str(pages)]))
         s_dev = EmulatorBackend(f"unix:{tmp / 'src.sock'}", timeout=timeout)
         d_dev = EmulatorBackend(f"unix:{tmp / 'dst.sock'}", timeout=timeout)
         if draft:
             s_dev.power_on({"members": 2, "pages": pages, "initialised": "odd"})
             d_dev.power_on({"members": 2, "pages": pages, "initialised": "none"})
         else:
+            from mcheck.device.virtio14 import DEVICE_FEATURES
             s_dev.power_on({"members": 1, "pages": pages})
-            d_dev.power_on({"members": 1, "pages": pages})
+            fewer = DEVICE_FEATURES & ~(1 << MISSING_FEATURE)
+            d_dev.power_on({"members": 1, "pages": pages,
+                            **({"features": fewer} if scenario == "feature-mismatch" else {})})
         src = Host("source", s_dev, 1, demo.codec, demo.log)
         dst = Host("destination", d_dev, 2 if draft else 1, demo.codec, demo.log)
         try:
@@ -248,44 +639,90 @@ def run_demo(profile: str, bugs: list[str], out: Path, *, buffers: int = 3, time
                 demo.continue_on(dst, 0)
             else:
                 demo.run_v14(src, dst, pages)
-                demo.continue_on(dst, 2)
         except DemoFailure as exc:
             demo.problems.append(str(exc))
-        demo.judge(src)
+        demo.judge([src, dst])
         s_dev.close()
         d_dev.close()
     finally:
         for p in procs:
             stop_emulator(p)
-    replays = replay_captures(profile, caps, out, buffers)
+    replays = replay_captures(profile, caps, out, buffers, notes=demo.notes, leave_out=demo.probe)
     ok = not demo.problems and all(v == "holds" for v in replays.values())
     return ok, demo, replays
 
 
-def replay_captures(profile: str, caps: dict[str, Path], out: Path, buffers: int) -> dict[str, str]:
+def merge_captures(source: Path, destination: Path, merged: Path, *, renumber: bool,
+                   leave_out: tuple[int, int] | None = None) -> None:
+    """One two-host capture: both hosts' events sorted by timestamp and numbered again.
+    `renumber` (virtio-1.4, one member per host): the destination's member 1 becomes member 2
+    (the pair convention: wire member 2m-1 is the source of pair m, 2m its destination),
+    in its admin commands' group_member_id too; owner-level events (member 0) keep 0.
+    `leave_out`: positions [first, end) of destination events that are not part of the migration."""
+    from mcheck.trace.io import read_trace, write_trace
+    a, b = read_trace(source), read_trace(destination)
+    theirs = list(b.events)
+    if leave_out is not None:
+        theirs = theirs[: leave_out[0]] + theirs[leave_out[1]:]
+    if renumber:
+        theirs = [_as_member(e, {1: 2}) for e in theirs]
+    events = sorted(list(a.events) + theirs, key=lambda e: e.timestamp)
+    events = [dataclasses.replace(e, index=i) for i, e in enumerate(events)]
+    header = a.header
+    if renumber:
+        header = dataclasses.replace(header, members=tuple(sorted(set(a.header.members) | {2})))
+    write_trace(merged, header, events, codec=a.codec)
+
+
+def _as_member(event: Any, mapping: dict[int, int]) -> Any:
+    readable = getattr(event, "readable", None)
+    if isinstance(readable, bytes) and len(readable) >= 24:
+        member = int.from_bytes(readable[16:24], "little")
+        if member in mapping:
+            renumbered = readable[:16] + mapping[member].to_bytes(8, "little") + readable[24:]
+            return dataclasses.replace(event, readable=renumbered)
+        return event
+    member = getattr(event, "member", None)
+    if isinstance(member, int) and member in mapping and "member" in {f.name for f in dataclasses.fields(event)}:
+        return dataclasses.replace(event, member=mapping[member])
+    return event
+
+
+def replay_captures(profile: str, caps: dict[str, Path], out: Path, buffers: int,
+                    notes: list[str] | None = None, leave_out: tuple[int, int] | None = None) -> dict[str, str]:
     from mcheck.model.registry import load_model
     from mcheck.replay.engine import replay_events
-    from mcheck.trace.io import read_trace, write_trace
+    from mcheck.trace.io import read_trace
+    notes = notes if notes is not None else []
     verdicts: dict[str, str] = {}
+    caps = {**caps, "merged": out / "merged.jsonl"}
+    merge_captures(caps["source"], caps["destination"], caps["merged"], renumber=profile != "draft-v1",
+                   leave_out=leave_out)
+    if leave_out is not None:
+        notes.append(f"merged.jsonl leaves out the destination's feature probe before the migration (its capture "
+                     f"events {leave_out[0]}..{leave_out[1] - 1}): the pair model's Linux flow has no such step")
     if profile == "draft-v1":
-        a, b = read_trace(caps["source"]), read_trace(caps["destination"])
-        merged = sorted(list(a.events) + list(b.events), key=lambda e: e.timestamp)
-        merged = [type(e)(**{**{k: v for k, v in vars(e).items() if k in e.__dataclass_fields__}, "index": i})
-                  for i, e in enumerate(merged)]
-        caps = {**caps, "merged": out / "merged.jsonl"}
-        write_trace(caps["merged"], a.header, merged, codec=a.codec)
         params = {"members": 1, "pages": 2, "queues": 1, "buffers": min(3, buffers)}
-        hidden = ("doorbell", "driver_init", "driver_cfg_write", "reset_end")
+        hidden: tuple[str, ...] = ("doorbell", "driver_init", "driver_cfg_write", "reset_end")
         targets = {"source": caps["source"], "merged": caps["merged"]}
     else:
         params = {"members": 1, "queues": 1, "buffers": 2}
         hidden = ("doorbell",)
-        targets = caps
+        targets = {"source": caps["source"], "destination": caps["destination"]}
     for name, path in targets.items():
         trace = read_trace(path, join=True)
         model = load_model(profile, params)
         outcome = replay_events(model, trace.events, hidden_kinds=hidden)
         verdicts[name] = outcome.result.verdict
+    if profile != "draft-v1":
+        try:
+            pair = load_model(PAIR_MODEL, {"pairs": 1, "queues": 1, "buffers": 2})
+        except (InputError, ModelDefinitionError) as exc:
+            notes.append(f"merged.jsonl not replayed: the pair model {PAIR_MODEL} is not available ({exc})")
+        else:
+            trace = read_trace(caps["merged"], join=True)
+            outcome = replay_events(pair, trace.events, hidden_kinds=tuple(pair.model.unobserved))
+            verdicts["pair"] = outcome.result.verdict
     return verdicts
 
 
@@ -294,9 +731,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=("virtio-1.4", "draft-v1"), default=None,
                    help="protocol (default: the one whose catalogue has --bug, else virtio-1.4)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME", help="a catalogue bug for the SOURCE device")
+    p.add_argument("--dst-bug", action="append", default=[], metavar="NAME",
+                   help="a catalogue bug for the DESTINATION device (repeatable), e.g. dst-stale-position, "
+                        "resume-no-notify, set-applied-early, accepts-unoffered-features")
+    p.add_argument("--scenario", choices=tuple(SCENARIOS), default="normal",
+                   help="virtio-1.4 flow: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()))
     p.add_argument("--out", default="reports/migrate-demo", metavar="DIR",
                    help="where the captures go (default reports/migrate-demo, generated output)")
-    p.add_argument("--buffers", type=int, default=3, metavar="N", help="buffers the guest posts before the stop")
+    p.add_argument("--buffers", type=int, default=3, metavar="N", help="buffers the guest posts during pre-copy")
     p.set_defaults(run=run_migrate_demo)
 
 
@@ -304,21 +746,33 @@ def run_migrate_demo(args: argparse.Namespace) -> int:
     from mcheck.device.draftv1 import BUGS as DRAFT_BUGS
     from mcheck.device.virtio14 import BUGS as V14_BUGS
     profile = args.profile
+    dst_bugs = getattr(args, "dst_bug", [])
+    scenario = getattr(args, "scenario", "normal")
+    named = args.bug + dst_bugs
     if profile is None:
-        profile = "draft-v1" if args.bug and all(b in DRAFT_BUGS for b in args.bug) else "virtio-1.4"
+        profile = "draft-v1" if named and all(b in DRAFT_BUGS for b in named) else "virtio-1.4"
     known = DRAFT_BUGS if profile == "draft-v1" else V14_BUGS
-    for b in args.bug:
-        if b not in known:
-            raise InputError(f"unknown bug {b!r} for profile {profile} (known: {', '.join(sorted(known))})")
-    ok, demo, replays = run_demo(profile, args.bug, Path(args.out), buffers=args.buffers)
+    for opt, names in (("--bug", args.bug), ("--dst-bug", dst_bugs)):
+        for b in names:
+            if b not in known:
+                raise InputError(f"{opt} {b}: unknown bug for profile {profile} (known: {', '.join(sorted(known))})")
+    if args.buffers < 0:
+        raise InputError(f"--buffers {args.buffers}: must be 0 or more")
+    ok, demo, replays = run_demo(profile, args.bug, Path(args.out), buffers=args.buffers, scenario=scenario,
+                                 dst_bugs=dst_bugs)
     bugs = f" with source --bug {', '.join(args.bug)}" if args.bug else ""
-    print(f"migrate-demo: {profile}{bugs}")
+    bugs += f"{' and' if args.bug else ' with'} destination --dst-bug {', '.join(dst_bugs)}" if dst_bugs else ""
+    flow = f", scenario {scenario}" if profile != "draft-v1" else ""
+    print(f"migrate-demo: {profile}{flow}{bugs}")
     for line in demo.log:
         print(f"  {line}")
     print(f"buffers posted by the guest: {demo.posted}; completed: "
-          f"{sum(1 for s in demo.completions if 0 <= s < demo.posted)} distinct")
+          f"{sum(1 for s in demo.completions if 0 <= s < demo.posted)} distinct"
+          + (f"; abandoned at a reset: {len(demo.abandoned)}" if demo.abandoned else ""))
     for name, verdict in replays.items():
-        print(f"capture {name}: replays against the model: {verdict.upper()}")
+        print(f"capture {name}: replays against the {'pair ' if name == 'pair' else ''}model: {verdict.upper()}")
+    for note in demo.notes:
+        print(f"note: {note}")
     for problem in demo.problems:
         print(f"FAIL: {problem}")
     print(f"captures in {args.out}/")

@@ -15,6 +15,9 @@ def test_clean_migration_passes_and_captures_replay_clean(tmp_path, profile):
     assert all(len(demo.completions[s]) == 1 for s in range(demo.posted))
     assert set(replays.values()) == {"holds"}
     assert (tmp_path / "source.jsonl").is_file() and (tmp_path / "destination.jsonl").is_file()
+    assert (tmp_path / "merged.jsonl").is_file()       # both profiles write the merged two-host capture
+    if profile == "virtio-1.4":                        # the source's final record is checked against its state
+        assert not any("reports no parts in its state" in n for n in demo.notes)
 
 
 def test_unreported_write_on_the_draft_source_fails(tmp_path):
