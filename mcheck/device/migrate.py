@@ -500,7 +500,6 @@ class Demo:
         (D-DP-22); Linux destroys the object (ENXIO if the device destroyed it, T5), the
         migration fails, and the hypervisor's MODE_SET(stop) and MODE_SET(resume) must succeed."""
         self.flr(src)
-        avail, used = self.ring(src)
         lost = set(range(self.base, self.posted)) - set(self.completions)
         self.abandoned |= lost
         if lost:
