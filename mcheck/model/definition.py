@@ -264,6 +264,18 @@ class Model:
             raise ModelDefinitionError(f"bug {name!r} is used but not in the catalogue of {self.name}")
         return self.p.values.get("bug") == name
 
+    @classmethod
+    def topology_params(cls, members: Sequence[int], queues: int | None) -> dict[str, Any]:
+        """Parameters a trace's topology (its member ids, its queue count) asks of this model, for
+        replay: by default `members` = the highest member id and `queues`. A model whose
+        members are grouped differently (a migration pair per two wire members) overrides it."""
+        out: dict[str, Any] = {}
+        if members:
+            out["members"] = max(members)
+        if queues:
+            out["queues"] = queues
+        return out
+
     # -- introspection used by build
     @classmethod
     def declared_params(cls) -> tuple[Param, ...]:

@@ -18,6 +18,7 @@ from mcheck.model.definition import Model
 BUILTIN = {
     "virtio-1.4": "models.virtio_1_4:Virtio14",
     "draft-v1": "models.draft_v1:DraftV1",
+    "virtio-1.4-migration": "models.virtio_1_4_migration:Virtio14Migration",
 }
 
 

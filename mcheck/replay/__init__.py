@@ -37,10 +37,8 @@ def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str,
             except InputError as exc:
                 raise InputError(f"trace header params: {exc}") from None
         given.update(from_header)
-        if header.members and "members" not in given:
-            given["members"] = max(header.members)
-        if header.queues and "queues" not in given:
-            given["queues"] = header.queues
+        for key, value in find_model_class(name).topology_params(header.members or [], header.queues).items():
+            given.setdefault(key, value)
         # what the model asks for when it judges a capture (e.g. its finest abstraction)
         for key, value in (getattr(find_model_class(name), "replay_params", None) or {}).items():
             given.setdefault(key, value)
