@@ -55,14 +55,16 @@ def _configs() -> list:
         out.append(pytest.param(EXOTIC, (("width", 3), ("bug", bug)), id=f"exotic-w3-{bug}"))
     # (model, size that every catalogue bug is checked at, extra correct sizes); draft-v1 has
     # 1.1 million states at members=2, too many for a unit test
-    for spec, size, extra in (("virtio-1.4", {"members": 1}, ({"members": 1, "sets": "exact"},)), ("draft-v1", {"members": 1}, ())):
+    for spec, size, extra in (("virtio-1.4", {"members": 1}, ({"members": 1, "sets": "exact"},)), ("draft-v1", {"members": 1}, ()),
+                              ("virtio-1.4-migration", {"buffers": 1, "faults": 0}, ())):
         bugs = _bugs(spec)
         if bugs is None:
             out.append(pytest.param(spec, None, id=f"{spec}-missing"))
             continue
         for sz, bug in [*((e, "none") for e in extra), *((size, b) for b in ("none", *bugs))]:
             items = tuple(sorted({**sz, "bug": bug}.items()))
-            out.append(pytest.param(spec, items, id=f"{spec}-m{sz['members']}{'-exact' if sz.get('sets') else ''}-{bug}"))
+            size_id = "-".join(f"{k[0]}{v}" for k, v in sorted(sz.items()) if k not in ("sets",))
+            out.append(pytest.param(spec, items, id=f"{spec}-{size_id}{'-exact' if sz.get('sets') else ''}-{bug}"))
     return out
 
 

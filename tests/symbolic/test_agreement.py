@@ -32,6 +32,7 @@ MODELS = [
     (WIDE, {"members": 1, "queue_size": 2, "inflight_max": 1}, Bounds(max_depth=6)),
     ("virtio-1.4", {"members": 2}, Bounds()),
     ("draft-v1", {}, Bounds()),
+    ("virtio-1.4-migration", {"buffers": 1, "faults": 0}, Bounds()),
 ]
 MAX_DEPTH = 8  # cap on BMC depth for correct models
 
