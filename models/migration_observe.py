@@ -5,8 +5,10 @@ wire member 2m-1 is the source VF of pair m and 2m its destination VF (on the ot
 owner); `mcheck migrate-demo` writes such a merged capture. Owner-level commands (LIST_*,
 capabilities, member 0) and commands outside the SR-IOV group are not this model's
 business: each host's own capture is replayed against virtio-1.4 for them. A DEV_PARTS_GET
-or SET is judged by its answer only: the parts' contents are the model's abstraction and
-are checked by the explicit and symbolic engines and by migrate-demo, not from bytes.
+or SET is judged by its answer, and a SET also by whether its record accepts a feature the
+member does not offer (known once a GET of that member showed its DEV_FEATURES, D-DP-7);
+the other part contents are the model's abstraction, checked by the explicit and symbolic
+engines and by migrate-demo, not from bytes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,38 @@ def _sideband(event: Any) -> dict[str, Any] | None:
     return out
 
 
+def _feature_bits(parts: list[dict[str, Any]], kind: str) -> int | None:
+    for part in parts:
+        if part.get("type") == kind and isinstance(part.get("value"), list):
+            return sum(int(w) << (64 * i) for i, w in enumerate(part["value"]))
+    return None
+
+
+class PairObserver:
+    """The observation of one pair capture: it remembers each member's DEV_FEATURES from the
+    GET answers it saw, so a SET on that member can be called `fits` or `unoffered`."""
+
+    def __init__(self) -> None:
+        self.offered: dict[int, int] = {}
+
+    def observe(self, event: Any) -> dict[str, Any] | None:
+        out = observe(event)
+        if out is None or out["kind"] != "admin":
+            return out
+        cmd = event.command
+        if out["cmd"] == "DEV_PARTS_GET" and out.get("ok"):
+            bits = _feature_bits(event.result.fields.get("parts", []), "DEV_FEATURES")
+            if bits is not None:
+                self.offered[cmd.member] = bits
+        elif out["cmd"] == "DEV_PARTS_SET" and cmd.member in self.offered:
+            accepted = _feature_bits(cmd.fields.get("parts", []), "DRV_FEATURES")
+            if accepted is not None:
+                out = dict(out, features="unoffered" if accepted & ~self.offered[cmd.member] else "fits")
+        return out
+
+
 def observe(event: Any) -> dict[str, Any] | None:
+    """The stateless part of the observation (one event)."""
     kind = event.KIND
     if kind in ("dma_write", "used_notify", "doorbell", "flr_begin", "flr_end", "member_reset"):
         return _sideband(event)

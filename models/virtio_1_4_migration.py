@@ -372,9 +372,9 @@ class Virtio14Migration(Model):
 
     @action(p="pairs", d="side", q="queues")
     def notify(self, s, p, d, q):
-        """A used-buffer notification: the guest looks at the used ring."""
+        """A used-buffer notification: the guest looks at the used ring. A device may notify without
+        a new used buffer (drivers tolerate spurious notifications)."""
         self._device_runs(s, p, d, q)
-        s.require(s.owed[p][d][q])
         s.owed[p][d][q] = False
         s.waiting[p][q] = False
         s.emit("used_notify", member=p, side=d, queue=q)
@@ -473,7 +473,8 @@ class Virtio14Migration(Model):
                 else (False, None)
         if kind == "set":
             return s.dp[p] == "stopped", "loading"
-        return s.dp[p] == "running", None   # a later inspection of the migrated member
+        # an inspection: of a destination before its migration (what it offers), or of the migrated one
+        return self.dp_in(s, p, "idle", "running"), None
 
     @action(p="pairs", d="side", kind=("get", "set"), answer=ANSWERS)
     def obj_create(self, s, p, d, kind, answer):
@@ -521,7 +522,7 @@ class Virtio14Migration(Model):
     def _flow_get(self, s, p, d):
         if d == "src":
             return self.sp_in(s, p, "created", "precopy", "stopped", "final")
-        return s.dp[p] == "running"
+        return self.dp_in(s, p, "idle", "running")
 
     @action(p="pairs", d="side", answer=ANSWERS)
     def metadata_size(self, s, p, d, answer):
@@ -587,8 +588,8 @@ class Virtio14Migration(Model):
                 src_f = "desc" if f == "drv" and self.bug("get-wrong-queue-address") else f
                 getattr(s, "x_" + f)[p][q] = getattr(s, prefix + src_f)[p][d][q]
 
-    @action(p="pairs", d="side", answer=ANSWERS)
-    def parts_set(self, s, p, d, answer):
+    @action(p="pairs", d="side", features=("fits", "unoffered"), answer=ANSWERS)
+    def parts_set(self, s, p, d, features, answer):
         """DEV_PARTS_SET of the last record read: held for the next resume (I-DP-5). Accepted features
         the device does not offer are refused (D-DP-7); DEV_FEATURES that differ are refused or
         ignored (features_mismatch, D-DP-8); while running the device SHOULD refuse (D-DP-4)."""
@@ -598,6 +599,9 @@ class Virtio14Migration(Model):
             s.require(And(self.dp_in(s, p, "loading", "loaded"),
                           self.sp_in(s, p, "precopy", "stopped", "final", "saved")))
         unoffered = And(s.x_feat[p] == FEAT_AB, s.offer[p][d] == FEAT_A)
+        # the record accepts a feature this member does not offer, or not (replay can tell it
+        # from the member's DEV_FEATURES and the record's DRV_FEATURES)
+        s.require(unoffered if features == "unoffered" else Not(unoffered))
         must = None if self.bug("accepts-unoffered-features") else unoffered
         if self.p.features_mismatch == "reject":
             must = s.x_offer[p] != s.offer[p][d] if must is None else Or(must, s.x_offer[p] != s.offer[p][d])
@@ -621,7 +625,7 @@ class Virtio14Migration(Model):
                 with s.when(self.sp_in(s, p, "final", "saved")):
                     s.dp[p] = "loaded"
             s.cite("D-DP-5", "I-DP-5")
-        self._emit_admin(s, "DEV_PARTS_SET", p, d, answer)
+        self._emit_admin(s, "DEV_PARTS_SET", p, d, answer, features=features)
 
     # ------------------------------------------------------------------ faults and switchover
 
@@ -669,8 +673,11 @@ class Virtio14Migration(Model):
 
     def observe(self, event: Any) -> dict[str, Any] | None:
         """A decoded trace event in this model's terms (models/migration_observe.py)."""
-        from models.migration_observe import observe
-        return observe(event)
+        obs = self.__dict__.get("_obs")
+        if obs is None:
+            from models.migration_observe import PairObserver
+            obs = self.__dict__["_obs"] = PairObserver()
+        return obs.observe(event)
 
     # ------------------------------------------------------------------ device-side properties (any flow)
 

@@ -186,7 +186,6 @@ class Demo:
         self.base = 0
         self.abandoned: set[int] = set()
         self.negotiated: int | None = None
-        self.probe: tuple[int, int] | None = None   # destination capture positions left out of merged.jsonl
 
     # -- guest and device work
     def post(self, host: Host) -> None:
@@ -409,12 +408,9 @@ class Demo:
 
     def probe_features(self, dst: Host) -> None:
         """feature-mismatch: the hypervisor reads the destination's DEV_FEATURES before the
-        migration (so the destination's own capture shows what it offers, and the model can
-        judge its answer to the SET, D-DP-7). Its events are left out of merged.jsonl: the pair
-        model's Linux flow has no such step (`probe` holds their positions in the capture)."""
-        first = dst.dev.control("capture").get("events", 0)
+        migration, so both the destination's own capture and the pair capture show what it
+        offers, and its answer to the SET can be judged (D-DP-7)."""
         offered = _words(part_value(self.inspect(dst), "DEV_FEATURES", [0]))
-        self.probe = (first, dst.dev.control("capture").get("events", 0))
         self.log.append(f"hypervisor  the destination offers features {offered:#x}")
 
     def switchover(self, src: Host) -> list[dict[str, Any]]:
@@ -646,23 +642,19 @@ def run_demo(profile: str, bugs: list[str], out: Path, *, buffers: int = 3, time
     finally:
         for p in procs:
             stop_emulator(p)
-    replays = replay_captures(profile, caps, out, buffers, notes=demo.notes, leave_out=demo.probe)
+    replays = replay_captures(profile, caps, out, buffers, notes=demo.notes)
     ok = not demo.problems and all(v == "holds" for v in replays.values())
     return ok, demo, replays
 
 
-def merge_captures(source: Path, destination: Path, merged: Path, *, renumber: bool,
-                   leave_out: tuple[int, int] | None = None) -> None:
+def merge_captures(source: Path, destination: Path, merged: Path, *, renumber: bool) -> None:
     """One two-host capture: both hosts' events sorted by timestamp and numbered again.
     `renumber` (virtio-1.4, one member per host): the destination's member 1 becomes member 2
     (the pair convention: wire member 2m-1 is the source of pair m, 2m its destination),
-    in its admin commands' group_member_id too; owner-level events (member 0) keep 0.
-    `leave_out`: positions [first, end) of destination events that are not part of the migration."""
+    in its admin commands' group_member_id too; owner-level events (member 0) keep 0."""
     from mcheck.trace.io import read_trace, write_trace
     a, b = read_trace(source), read_trace(destination)
     theirs = list(b.events)
-    if leave_out is not None:
-        theirs = theirs[: leave_out[0]] + theirs[leave_out[1]:]
     if renumber:
         theirs = [_as_member(e, {1: 2}) for e in theirs]
     events = sorted(list(a.events) + theirs, key=lambda e: e.timestamp)
@@ -688,18 +680,14 @@ def _as_member(event: Any, mapping: dict[int, int]) -> Any:
 
 
 def replay_captures(profile: str, caps: dict[str, Path], out: Path, buffers: int,
-                    notes: list[str] | None = None, leave_out: tuple[int, int] | None = None) -> dict[str, str]:
+                    notes: list[str] | None = None) -> dict[str, str]:
     from mcheck.model.registry import load_model
     from mcheck.replay.engine import replay_events
     from mcheck.trace.io import read_trace
     notes = notes if notes is not None else []
     verdicts: dict[str, str] = {}
     caps = {**caps, "merged": out / "merged.jsonl"}
-    merge_captures(caps["source"], caps["destination"], caps["merged"], renumber=profile != "draft-v1",
-                   leave_out=leave_out)
-    if leave_out is not None:
-        notes.append(f"merged.jsonl leaves out the destination's feature probe before the migration (its capture "
-                     f"events {leave_out[0]}..{leave_out[1] - 1}): the pair model's Linux flow has no such step")
+    merge_captures(caps["source"], caps["destination"], caps["merged"], renumber=profile != "draft-v1")
     if profile == "draft-v1":
         params = {"members": 1, "pages": 2, "queues": 1, "buffers": min(3, buffers)}
         hidden: tuple[str, ...] = ("doorbell", "driver_init", "driver_cfg_write", "reset_end")

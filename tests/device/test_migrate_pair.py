@@ -90,6 +90,18 @@ def test_migration_bug_fails_the_demo_naming_why(tmp_path, bug, side, scenario, 
                                  dst_bugs=[bug] if side == "dst" else [])
     assert not ok
     assert any(all(p in line for p in phrases) for line in demo.problems), demo.problems
+    if bug in PAIR_REPLAY_CATCHES and scenario in ("normal", "feature-mismatch"):
+        assert replays["pair"] == "violated", replays
+
+
+# bugs the pair capture alone shows (replay sees answers, DMA and notifications, and a SET's
+# features against the member's DEV_FEATURES; part contents and ring positions it cannot see)
+PAIR_REPLAY_CATCHES = {"set-applied-early", "accepts-unoffered-features"}
+
+
+def test_pair_capture_of_the_correct_migration_holds(normal_run):
+    _, _, replays = normal_run
+    assert replays["pair"] == "holds", replays
 
 
 def test_every_migration_bug_of_the_catalogue_has_a_case():
