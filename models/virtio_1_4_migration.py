@@ -114,7 +114,8 @@ class Virtio14Migration(Model):
     }
 
     # inductive strengthening for `mcheck check --engine prove` (docs/symbolic.md)
-    auxiliary = ("rings_ordered", "quiet_sides", "positions_continuous")
+    auxiliary = ("rings_ordered", "quiet_sides", "positions_continuous", "phases_agree", "record_is_source",
+                 "features_offered", "waiting_is_owed")
 
     @classmethod
     def topology_params(cls, members, queues):
@@ -496,14 +497,16 @@ class Virtio14Migration(Model):
     def obj_destroy(self, s, p, d, answer):
         """RESOURCE_OBJ_DESTROY: ends a read stream (normal end, cancel) or a load."""
         if self.linux:
-            if d == "src":
-                s.require(self.sp_in(s, p, "created", "precopy", "stopped", "final", "failed"))
+            if d == "src":   # after an FLR: once it completed (reset_done, R6)
+                s.require(self.sp_in(s, p, "created", "precopy", "stopped", "final", "failed", "done"))
+                s.require(s.fault[p][d] == "none")
             else:
                 s.require(Or(self.dp_in(s, p, "loading", "loaded", "wiped"), s.obj[p][d] == "get"))
         ok = self._answer(s, answer, s.obj[p][d] != "none", clauses=("D-RO-2",))
         if self.linux and d == "src":
-            # cancel before switchover; end of the stop-copy (or a cancel after it); recovery after an
-            # FLR (R6), where a device that destroyed the object answers ENXIO and Linux goes on
+            # cancel before switchover; end of the stop-copy (or a cancel after it; or after the
+            # destination already resumed: the hosts are not ordered); recovery after an FLR (R6),
+            # where a device that destroyed the object answers ENXIO and Linux goes on
             moves = {"created": "idle", "precopy": "idle", "stopped": "cancelled", "final": "saved",
                      "failed": "recover"}
             for a, b in moves.items():
@@ -809,20 +812,98 @@ class Virtio14Migration(Model):
             for d in SIDES:
                 for q in self.Q:
                     out.append(Implies(s.host[p] != d, s.la[p][d][q] == s.du[p][d][q]))
+                    # buffers in flight only on an enabled queue of a configured device
+                    out.append(Implies(s.la[p][d][q] != s.du[p][d][q],
+                                       And(s.en[p][d][q], Or(s.status[p][d] == "driver_ok",
+                                                              s.status[p][d] == "needs_reset"))))
         return And(*out)
 
     @invariant("MIG-VQ-1", "D-DP-11")
     def positions_continuous(self, s):
-        """The running member on the guest's host is where the guest's rings say: its consumption point
-        is the buffers taken, its used slot the used index in guest memory."""
+        """The member on the guest's host is where the guest's rings say: its consumption point is the
+        buffers taken, its used slot the used index in guest memory; stopped, it has nothing in flight."""
         if not self.linux:
             return True
         out = []
         for p in self.P:
             for d in SIDES:
                 for q in self.Q:
-                    live = And(s.host[p] == d, s.mode[p][d] == "running", s.fault[p][d] == "none")
-                    out.append(Implies(live, And(s.la[p][d][q] == s.taken[p][q], s.du[p][d][q] == s.gused[p][q])))
+                    out.append(Implies(s.host[p] == d, And(s.la[p][d][q] == s.taken[p][q],
+                                                           s.du[p][d][q] == s.gused[p][q])))
+                    out.append(Implies(And(s.host[p] == d, s.mode[p][d] == "stopped"), s.la[p][d][q] == s.du[p][d][q]))
+        return And(*out)
+
+    @invariant("MIG-ENV-1", "D-DP-9", "D-DP-17")
+    def phases_agree(self, s):
+        """The members' modes, faults, objects and the guest's host match the hypervisor's phases:
+        the source runs until its switchover stop and is stopped (no FLR) from then until a cancel,
+        the destination is stopped while it is loaded and runs once the guest is on it, an FLR is
+        the phase's own (failed, wiped), nothing is ever held for the source's resume."""
+        if not self.linux:
+            return True
+        out = []
+        for p in self.P:
+            src_run = self.sp_in(s, p, "idle", "created", "precopy")
+            src_stop = self.sp_in(s, p, "stopped", "final", "saved", "cancelled", "done", "recover2")
+            dst_load = self.dp_in(s, p, "stopped", "loading", "loaded", "closed")
+            out += [
+                Implies(src_run, And(s.mode[p]["src"] == "running", s.fault[p]["src"] == "none")),
+                Implies(src_stop, And(s.mode[p]["src"] == "stopped", s.fault[p]["src"] == "none")),
+                Implies(s.fault[p]["src"] == "flr", s.sp[p] == "failed"),
+                Implies(s.sp[p] == "recover", s.fault[p]["src"] == "none"),
+                Implies(self.sp_in(s, p, "idle", "saved", "cancelled", "recover", "recover2"),
+                        s.obj[p]["src"] == "none"),
+                Implies(s.sp[p] == "done", s.obj[p]["src"] != "set"),
+                Implies(self.sp_in(s, p, "created", "precopy", "stopped", "final"), s.obj[p]["src"] == "get"),
+                Not(s.pend[p]["src"]),
+                s.offer[p]["src"] == FEAT_AB,
+                Or(s.offer[p]["dst"] == FEAT_AB, s.offer[p]["dst"] == FEAT_A),
+                Or(s.x_offer[p] == 0, s.x_offer[p] == FEAT_AB),
+                *(Or(v == 0, v == FEAT_A, v == FEAT_AB) for v in (s.feat[p]["src"], s.feat[p]["dst"], s.x_feat[p])),
+                Implies(dst_load, And(s.mode[p]["dst"] == "stopped", s.fault[p]["dst"] == "none")),
+                Implies(self.dp_in(s, p, "loading", "loaded"), s.obj[p]["dst"] == "set"),
+                Implies(self.dp_in(s, p, "loaded", "closed"), s.pend[p]["dst"]),
+                Implies(self.dp_in(s, p, "loaded", "closed"), Not(self.sp_in(s, p, "created", "precopy", "stopped"))),
+                Implies(s.dp[p] == "closed", s.obj[p]["dst"] == "none"),
+                Implies(s.fault[p]["dst"] == "flr", s.dp[p] == "wiped"),
+                (s.host[p] == "dst") == (s.sp[p] == "done"),
+                (s.sp[p] == "done") == (s.dp[p] == "running"),
+                Implies(s.dp[p] == "running", And(s.mode[p]["dst"] == "running", s.fault[p]["dst"] == "none")),
+            ]
+        return And(*out)
+
+    @invariant("MIG-PARTS-1", "D-DP-2", "I-DP-6", "D-DP-7")
+    def record_is_source(self, s):
+        """From the final GET to the end of the stop-copy the record is what the stopped source holds
+        (nothing changes a stopped source's parts here: the guest is paused, an FLR fails the
+        migration), and a destination that took it offers every feature it accepts."""
+        if not self.linux:
+            return True
+        out = []
+        for p in self.P:
+            out.append(Implies(self.sp_in(s, p, "final", "saved"),
+                               And(self.same(self.record(s, p), self.parts(s, p, "src")),
+                                   s.x_offer[p] == s.offer[p]["src"])))
+            out.append(Implies(self.dp_in(s, p, "loaded", "closed"),
+                               Not(And(s.x_feat[p] == FEAT_AB, s.offer[p]["dst"] == FEAT_A))))
+        return And(*out)
+
+    @invariant("MIG-FEAT-1", "D-DP-7")
+    def features_offered(self, s):
+        """A member's accepted features are features it offers, running or not."""
+        return And(*(Implies(s.feat[p][d] == FEAT_AB, s.offer[p][d] == FEAT_AB) for p in self.P for d in SIDES))
+
+    @invariant("MIG-VQ-2", "D-DP-11")
+    def waiting_is_owed(self, s):
+        """While the guest waits for a notification, the member on its host owes one on that queue
+        and has the queue enabled."""
+        if not self.linux or self.p.resume_notify != "device":
+            return True
+        out = []
+        for p in self.P:
+            for q in self.Q:
+                owes = Or(*(And(s.host[p] == d, s.owed[p][d][q], s.en[p][d][q]) for d in SIDES))
+                out.append(Implies(s.waiting[p][q], owes))
         return And(*out)
 
     # ------------------------------------------------------------------ goals
