@@ -132,9 +132,21 @@ def run_bugs(cls: type[Model], given: Mapping[str, Any], budget: float) -> list[
 
 
 def default_trace_dirs() -> list[Path]:
-    """traces/faulty and traces/spec of the source tree mcheck runs from, where present."""
+    """traces/faulty, traces/spec and traces/migration of the source tree mcheck runs from, where present."""
     root = Path(__file__).resolve().parents[2] / "traces"
-    return [d for d in (root / "faulty", root / "spec") if d.is_dir()]
+    return [d for d in (root / "faulty", root / "spec", root / "migration") if d.is_dir()]
+
+
+def _judged_by(header: Any, cls: type[Model]) -> bool:
+    """A capture is this model's when its header's `expect.model` names it, or, without one,
+    when the model is the built-in model of the capture's profile (a pair capture and a
+    single-member capture share the virtio-1.4 profile)."""
+    from mcheck.replay import MODEL_FOR_PROFILE
+    if cls.profile is None or header.profile != cls.profile:
+        return False
+    expect = header.doc.get("expect") if isinstance(getattr(header, "doc", None), dict) else None
+    named = expect.get("model") if isinstance(expect, dict) else None
+    return named == cls.name if named else MODEL_FOR_PROFILE.get(header.profile) == cls.name
 
 
 def find_captures(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
@@ -189,7 +201,7 @@ def run_captures(spec: str, cls: type[Model], captures: list[tuple[str, Path]], 
             continue
         try:
             trace = open_trace(path)
-            if cls.profile is None or trace.header.profile != cls.profile:
+            if not _judged_by(trace.header, cls):
                 continue
             params = _manifest_params(path, name)
             key = json.dumps([trace.header.members, trace.header.queues, params], sort_keys=True, default=str)
