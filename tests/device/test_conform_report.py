@@ -65,12 +65,16 @@ def test_correct_device_passes_every_clause_and_json_carries_the_table(suite14, 
     assert set(rows["D-GA-1"]) == {"clause", "tests", "passed", "failed", "blamed"}
 
 
-def test_readings_default_device_follows_running_of_q1(suite14, emulator):
+# The readings tests run two tests of each kind (suite14_sample): the detection re-judges every
+# passing test once per reading, so on the whole suite each took as long as a full run.
+
+
+def test_readings_default_device_follows_running_of_q1(suite14, suite14_sample, emulator):
     """The default emulator puts a member back to running after its FLR or reset (Q1
     reading running); the keep reading is ruled out by what the device did."""
     suite_dir, _ = suite14
     addr = emulator("default")
-    result, _, _ = run_suite(str(suite_dir), f"emulator:{addr}", readings=["mode_after_reset"])
+    result, _, _ = run_suite(str(suite_dir), f"emulator:{addr}", readings=["mode_after_reset"], only=suite14_sample)
     (q1,) = result.coverage["readings"]
     assert (q1["question"], q1["param"], q1["verdict"], q1["follows"]) == ("Q1", "mode_after_reset", "follows",
                                                                           ["running"])
@@ -78,14 +82,14 @@ def test_readings_default_device_follows_running_of_q1(suite14, emulator):
     assert reading_line(q1).startswith("reading: follows reading running of Q1 (mode_after_reset)")
 
 
-def test_readings_keep_variant_follows_keep_of_q1(suite14, emulator):
+def test_readings_keep_variant_follows_keep_of_q1(suite14, suite14_sample, emulator):
     """--variant mode-kept-after-reset (Q1 reading keep) leaves a stopped member stopped
     after its FLR. A running member that declines every piece of work looks the same, but
     would then accept a DEV_PARTS_SET while running, departing from D-DP-4's SHOULD: the
     reading that needs no SHOULD departure is the one reported."""
     suite_dir, _ = suite14
     addr = emulator("keep", extra=["--variant", "mode-kept-after-reset"])
-    result, _, _ = run_suite(str(suite_dir), f"emulator:{addr}", readings=["mode_after_reset"])
+    result, _, _ = run_suite(str(suite_dir), f"emulator:{addr}", readings=["mode_after_reset"], only=suite14_sample)
     assert result.verdict == "holds"
     (q1,) = result.coverage["readings"]
     assert q1["verdict"] == "follows" and q1["follows"] == ["keep"], q1
