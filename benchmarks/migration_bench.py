@@ -68,7 +68,7 @@ def main() -> int:
     print(f"| configuration | engine | states | median s | peak RSS MB | verdict |")
     print("|---|---|---|---|---|---|")
     for label, spec in rows:
-        runs = [run_once(spec) for _ in range(1 if "BIG" in label else args.repeat)]
+        runs = [run_once(spec) for _ in range(1 if (label, spec) in BIG else args.repeat)]
         seconds = statistics.median(r["seconds"] for r in runs)
         rss = max(r["rss_kb"] for r in runs) / 1024
         print(f"| {label} | {spec['engine']} | {runs[0]['states']:,} | {seconds:.2f} | {rss:.0f} | {runs[0]['verdict']} |",
