@@ -168,3 +168,11 @@ def test_engine_bmc_finds_a_catalogue_bug_with_the_same_step_format(capsys):
 def test_engine_bmc_on_a_correct_model_is_bounded(capsys):
     code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "--engine", "bmc", "--depth", "3", "-q")
     assert code == 3 and out.strip() == "verdict: BOUNDED"
+
+
+@pytest.mark.parametrize("model", ["draft-v1", "virtio-1.4-migration"])
+def test_prove_needs_no_depth_flag_for_deep_goals(capsys, model):
+    # the goals are first reached beyond depth 10 (draft-v1 at 12, the pair model's completed
+    # migration at 11): prove searches them until reached, so the run is proved, exit 0
+    code, out, _ = run(capsys, "check", model, "--engine", "prove", "-q")
+    assert code == 0, out

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("explicit", "bmc", "prove", "all"), default="explicit",
                    help="explicit: every reachable state (default); bmc: Z3 bounded search to --depth; "
                         "prove: Z3 k-induction; all: explicit, then prove (docs/symbolic.md)")
-    p.add_argument("--depth", type=_positive(int), default=10, metavar="K",
-                   help="BMC depth, and how deep prove searches the sometimes goals (default 10)")
+    p.add_argument("--depth", type=_positive(int), default=None, metavar="K",
+                   help="BMC depth (default 10), and how deep prove searches the sometimes goals (default 40; "
+                        "the search stops once every goal is reached)")
     p.add_argument("--k", type=_positive(int), metavar="K", help="largest k tried by k-induction (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md); '-' for stdout")
     p.add_argument("--max-states", type=_positive(int), metavar="N", help="stop after N states (verdict bounded)")

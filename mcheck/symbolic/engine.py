@@ -30,22 +30,28 @@ from mcheck.symbolic.induction import prove
 from mcheck.verdict import BOUNDED, HOLDS, PROVED, VIOLATED, PropertyVerdict, Result
 
 ENGINES = ("bmc", "prove")
+BMC_DEPTH = 10
+# how deep prove looks for the sometimes goals when no depth is given: the search stops as soon
+# as every goal is reached, so a deep default costs only when a goal is unreachable (a vacuous
+# model), where --timeout bounds it
+GOAL_DEPTH = 40
 
 
-def run(model: LoadedModel, engine: str, *, depth: int = 10, k: int | None = None,
+def run(model: LoadedModel, engine: str, *, depth: int | None = None, k: int | None = None,
         timeout: float | None = None) -> Result:
-    """Run one symbolic engine: "bmc" (to `depth`) or "prove" (k-induction up to `k`, goals to `depth`)."""
+    """Run one symbolic engine: "bmc" (to `depth`, default 10) or "prove" (k-induction up to `k`,
+    goals to `depth`, default GOAL_DEPTH)."""
     if engine == "bmc":
-        return bmc(model, depth=depth, timeout=timeout)
+        return bmc(model, depth=BMC_DEPTH if depth is None else depth, timeout=timeout)
     if engine == "prove":
-        return prove(model, k=k, depth=depth, timeout=timeout)
+        return prove(model, k=k, depth=GOAL_DEPTH if depth is None else depth, timeout=timeout)
     raise InputError(f"unknown symbolic engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
 _RANK = {VIOLATED: 3, PROVED: 2, HOLDS: 1, BOUNDED: 0}
 
 
-def run_all(model: LoadedModel, *, depth: int = 10, k: int | None = None, timeout: float | None = None,
+def run_all(model: LoadedModel, *, depth: int | None = None, k: int | None = None, timeout: float | None = None,
             bounds: Bounds | None = None) -> Result:
     """Explicit exploration, then k-induction within what is left of `timeout`; one merged result."""
     start = time.monotonic()
@@ -54,7 +60,7 @@ def run_all(model: LoadedModel, *, depth: int = 10, k: int | None = None, timeou
         bounds = dataclasses.replace(bounds, timeout=timeout if bounds.timeout is None else min(timeout, bounds.timeout))
     explicit, _ = check(model, bounds)
     left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
-    proof = prove(model, k=k, depth=depth, timeout=left)
+    proof = prove(model, k=k, depth=GOAL_DEPTH if depth is None else depth, timeout=left)
     return merge(explicit, proof)
 
 
