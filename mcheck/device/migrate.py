@@ -749,9 +749,9 @@ class Demo:
         for seq in range(self.posted):
             done = self.completions.get(seq, [])
             if not done and seq not in self.abandoned:
-                self.problems.append(f"buffer seq {seq} was lost: posted by the guest, never completed")
+                self.problems.append(f"buffer seq {seq} was lost: posted by the guest, never completed (MIG-VQ-1; D-DP-10, D-DP-11)")
             elif len(done) > 1:
-                self.problems.append(f"buffer seq {seq} was completed {len(done)} times: {'; '.join(done)}")
+                self.problems.append(f"buffer seq {seq} was completed {len(done)} times: {'; '.join(done)} (MIG-VQ-1; D-DP-10, D-DP-11)")
 
 
 def run_demo(profile: str, bugs: list[str], out: Path, *, buffers: int = 3, timeout: float = 5.0,

@@ -68,7 +68,7 @@ BUG_CASES = [
      ["final DEV_PARTS_GET record misreports the parts the source device holds", "VQ_CFG 0 queue_driver", "D-DP-3"]),
     ("get-drops-feature", "src", "normal",
      ["misreports the parts the source device holds", "DRV_FEATURES", "D-DP-3"]),
-    ("stop-no-used-index", "src", "normal", ["buffer seq 3 was completed 2 times"]),
+    ("stop-no-used-index", "src", "normal", ["buffer seq 3 was completed 2 times", "MIG-VQ-1", "D-DP-11"]),
     ("dst-stale-position", "dst", "normal", ["guest's used index went back", "Q4", "D-DP-10/11"]),
     ("resume-no-notify", "dst", "normal", ["guest was left waiting on the destination", "D-DP-16"]),
     ("set-applied-early", "dst", "normal",
