@@ -132,9 +132,9 @@ def run_bugs(cls: type[Model], given: Mapping[str, Any], budget: float) -> list[
 
 
 def default_trace_dirs() -> list[Path]:
-    """traces/faulty, traces/spec and traces/migration of the source tree mcheck runs from, where present."""
+    """traces/faulty, traces/spec, traces/migration and traces/draft of the source tree mcheck runs from, where present."""
     root = Path(__file__).resolve().parents[2] / "traces"
-    return [d for d in (root / "faulty", root / "spec", root / "migration") if d.is_dir()]
+    return [d for d in (root / "faulty", root / "spec", root / "migration", root / "draft") if d.is_dir()]
 
 
 def _judged_by(header: Any, cls: type[Model]) -> bool:

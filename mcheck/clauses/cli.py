@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help="write the table as JSON (docs/result-schema.md, 'clauses'); '-' for stdout")
     p.add_argument("--traces", nargs="+", metavar="DIR",
                    help="directories of captures to replay for capture kills "
-                        "(default: traces/faulty, traces/spec and traces/migration of the source tree, where present)")
+                        "(default: traces/faulty, traces/spec, traces/migration and traces/draft of the source tree, where present)")
     p.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET, metavar="S",
                    help=f"seconds shared by the bug runs, and as many for the capture replays: a bug not killed "
                         f"within its share kills nothing, captures left when the time is spent are skipped "
