@@ -13,11 +13,15 @@ PROFILES = ("virtio-1.4", "draft-v1")
 
 
 def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1, pages: int = 8,
-                bugs: list[str] | None = None, compat: str = "none", variants: list[str] | None = None) -> Any:
+                bugs: list[str] | None = None, compat: str = "none", variants: list[str] | None = None,
+                options: dict[str, Any] | None = None) -> Any:
     """The software device of `profile`. `bugs`: catalogue bugs it shows; `variants`
     (virtio-1.4): spec-permitted readings it takes instead of its default answers
-    (mcheck.device.virtio14.VARIANTS). Unknown names are one-line input errors."""
+    (mcheck.device.virtio14.VARIANTS); `options` (draft-v1): the readings of the draft's
+    open points it takes (mcheck.device.draftv1.OPTIONS, `chunk`). Unknown names are
+    one-line input errors."""
     bugs = list(bugs or [])
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     variants = list(variants or [])
     if profile == "virtio-1.4":
         from mcheck.device.virtio14 import BUGS
@@ -35,6 +39,9 @@ def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1
         hint = f"; it is a {other} bug: add --profile {other}" if unknown[0] in other_bugs else ""
         raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(BUGS))}){hint}")
     if profile == "virtio-1.4":
+        if options:
+            flag = {"chunk": "ctx-chunk"}.get(next(iter(options)), next(iter(options)).replace("_", "-"))
+            raise InputError(f"--{flag}: only the draft-v1 device takes this option")
         from mcheck.device.virtio14 import VARIANTS
         bad = [v for v in variants if v not in VARIANTS]
         if bad:
@@ -46,7 +53,10 @@ def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1
         raise InputError(f"--variant {variants[0]}: only the virtio-1.4 device has variants")
     if compat != "none":
         raise InputError(f"--compat {compat}: only the virtio-1.4 device has compatibility presets")
-    return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs))
+    try:
+        return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), **options)
+    except ValueError as exc:
+        raise InputError(f"draft-v1 device: {exc}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,6 +74,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", action="append", default=[], metavar="NAME",
                    help="virtio-1.4: take this spec-permitted reading instead of the default answer (repeatable; "
                         "the names and the clauses that permit them: mcheck.device.virtio14.VARIANTS)")
+    p.add_argument("--flr-mode", choices=("keep", "active"), default=None,
+                   help="draft-v1, P-FLR: a member FLR/reset keeps the mode (default) or returns it to ACTIVE")
+    p.add_argument("--flr-tracking", choices=("keep-recording", "stop-and-clear"), default=None,
+                   help="draft-v1, P-FLR: a member FLR/reset keeps write recording (default) or stops and clears it")
+    p.add_argument("--event-idx", choices=("off", "on"), default=None,
+                   help="draft-v1: with on, fetching an avail entry writes avail_event into the used ring")
+    p.add_argument("--transitions", choices=("any", "via-stop"), default=None,
+                   help="draft-v1, P-TRANS: every mode transition (default) or ACTIVE<->FREEZE only via STOP")
+    p.add_argument("--ctx-chunk", type=int, default=None, metavar="BYTES",
+                   help="draft-v1: bytes per DEV_CTX_READ chunk (default 64: a one-queue context takes two)")
     p.add_argument("--capture", metavar="FILE", help="write every exchange as a trace (.jsonl or .pcapng)")
     p.add_argument("--autonomous", action="store_true",
                    help="act on its own like hardware: fetch buffers at the doorbell, write them back and notify "
@@ -92,6 +112,13 @@ def autonomous_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"autonomous": True, "seed": 0 if seed is None else seed, "max_delay_ms": delay}
 
 
+def draft_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The draft-v1 readings given on the command line (None: the device's default)."""
+    return {"flr_mode": getattr(args, "flr_mode", None), "flr_tracking": getattr(args, "flr_tracking", None),
+            "event_idx": getattr(args, "event_idx", None), "transitions": getattr(args, "transitions", None),
+            "chunk": getattr(args, "ctx_chunk", None)}
+
+
 def run_emulate(args: argparse.Namespace) -> int:
     from mcheck.device.protocol import parse_address
     from mcheck.device.server import Emulator, serve
@@ -104,7 +131,8 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise InputError(f"--members {args.members}: must be 1..64")
     autonomy = autonomous_options(args)
     device = make_device(args.profile, members=args.members, queues=args.queues, objects=args.objects,
-                         pages=args.pages, bugs=args.bug, compat=args.compat, variants=args.variant)
+                         pages=args.pages, bugs=args.bug, compat=args.compat, variants=args.variant,
+                         options=draft_options(args))
     emu = Emulator(device, args.capture, **autonomy)
 
     def stop(signum: int, frame: Any) -> None:
