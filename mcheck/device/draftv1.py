@@ -21,7 +21,8 @@ Readings the draft leaves open are options (constructor keywords, `power_on` con
 - `transitions` any | via-stop (P-TRANS).
 - `chunk` (bytes, default 64): the DEV_CTX_READ chunk size; a one-queue context (101
   bytes) takes two chunks.
-The write-report form (a bitmap or a list of page addresses) is the loaded profile's.
+The write-report form (a bitmap or a list of page addresses) is the loaded profile's
+(`[write_report] form`; `wire_profile` loads another profile file than the built-in one).
 """
 
 from __future__ import annotations
@@ -208,8 +209,11 @@ class DraftV1Device:
     profile_name = "draft-v1"
 
     def __init__(self, *, members: int = 2, queues: int = 1, objects: int = 1, pages: int = 2,
-                 bugs: set[str] | frozenset[str] = frozenset(), **options: Any) -> None:
-        self.codec = Codec(load_profile(self.profile_name))
+                 bugs: set[str] | frozenset[str] = frozenset(), wire_profile: str | None = None,
+                 **options: Any) -> None:
+        """`wire_profile`: a profile file with the draft's commands to speak instead of the
+        built-in placeholder numbering (a vendor numbering, the address-list report form)."""
+        self.codec = Codec(load_profile(wire_profile or self.profile_name))
         self.form = report_form(self.codec.profile)
         self.bugs = set(bugs)
         self.defaults = {"chunk": DEFAULT_CHUNK, **{k: v[0] for k, v in OPTIONS.items()}}

@@ -40,7 +40,7 @@ def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1
         raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(BUGS))}){hint}")
     if profile == "virtio-1.4":
         if options:
-            flag = {"chunk": "ctx-chunk"}.get(next(iter(options)), next(iter(options)).replace("_", "-"))
+            flag = {"chunk": "ctx-chunk", "wire_profile": "wire-profile"}.get(next(iter(options)), next(iter(options)).replace("_", "-"))
             raise InputError(f"--{flag}: only the draft-v1 device takes this option")
         from mcheck.device.virtio14 import VARIANTS
         bad = [v for v in variants if v not in VARIANTS]
@@ -84,6 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draft-v1, P-TRANS: every mode transition (default) or ACTIVE<->FREEZE only via STOP")
     p.add_argument("--ctx-chunk", type=int, default=None, metavar="BYTES",
                    help="draft-v1: bytes per DEV_CTX_READ chunk (default 64: a one-queue context takes two)")
+    p.add_argument("--wire-profile", default=None, metavar="FILE",
+                   help="draft-v1: speak this profile file (the draft's commands in another numbering, or the "
+                        "address-list write-report form) instead of the built-in models/profiles/draft-v1.toml")
     p.add_argument("--capture", metavar="FILE", help="write every exchange as a trace (.jsonl or .pcapng)")
     p.add_argument("--autonomous", action="store_true",
                    help="act on its own like hardware: fetch buffers at the doorbell, write them back and notify "
@@ -116,7 +119,7 @@ def draft_options(args: argparse.Namespace) -> dict[str, Any]:
     """The draft-v1 readings given on the command line (None: the device's default)."""
     return {"flr_mode": getattr(args, "flr_mode", None), "flr_tracking": getattr(args, "flr_tracking", None),
             "event_idx": getattr(args, "event_idx", None), "transitions": getattr(args, "transitions", None),
-            "chunk": getattr(args, "ctx_chunk", None)}
+            "chunk": getattr(args, "ctx_chunk", None), "wire_profile": getattr(args, "wire_profile", None)}
 
 
 def run_emulate(args: argparse.Namespace) -> int:

@@ -465,3 +465,29 @@ def test_command_during_flr_is_held(device):
     early = device("flr-answers-early")
     assert early.b.inject("flr_begin", SRC)
     assert early.b.submit(early.c.encode_command("DEV_MODE_SET", "SRIOV", SRC, {"mode": 0})) is not None
+
+
+def test_address_list_report_form(tmp_path, emulator):
+    """A profile with `[write_report] form = "address-list"`: WR_REPORT returns le64 page
+    addresses, WR_PENDING 8 bytes per recorded page."""
+    from pathlib import Path
+
+    from mcheck.trace.codec import Codec
+    from mcheck.trace.profile import load_profile
+    text = (Path(__file__).resolve().parents[2] / "models/profiles/draft-v1.toml").read_text()
+    text = text.replace('result = [{ name = "bitmap", offset = 0, type = "bitmap" }]',
+                        'result = [{ name = "addresses", offset = 0, type = "page_addresses" }]')
+    text = text.replace('form = "bitmap"', 'form = "address-list"')
+    prof = tmp_path / "addr.toml"
+    prof.write_text(text)
+    d = Dev(emulator("addr", profile="draft-v1", members=2, extra=["--wire-profile", str(prof)]))
+    try:
+        d.c = Codec(load_profile(prof))
+        assert d.start(0, PAGES + 1) == ("OK", {})
+        d.buffer(page=1)
+        assert d.ok("WR_PENDING")["pending_bytes"] == 16                    # two pages recorded
+        assert d.ok("WR_REPORT", range_addr=0, range_len=(PAGES + 1) * PAGE)["addresses"] == [PAGE, RING * PAGE]
+        assert d.ok("WR_PENDING")["pending_bytes"] == 0
+        assert d.ok("WR_REPORT", range_addr=0, range_len=(PAGES + 1) * PAGE).get("addresses", []) == []
+    finally:
+        d.close()
