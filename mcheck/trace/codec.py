@@ -6,6 +6,14 @@ both are counted in `missing` / `extra` instead of failing. Reserved fields appe
 the decoded dict only when they are not zero, so well-formed input round-trips both
 ways: encode(decode(b)) == b and decode(encode(f)) == f. Byte values are `bytes`; the
 encoders also accept hex strings so that JSON-decoded fields can be encoded directly.
+
+The 8-byte result status header is `le16 status; le16 status_qualifier; u8 reserved2[4]`.
+A command whose profile layout declares `output` fields (draft patch 2, "Redefine
+reserved2 as command specific output") has them decoded from and encoded into reserved2;
+they share the result's `fields` dict, come first in it, and appear only when non-zero (a
+device that leaves reserved2 zero decodes as before; an absent output field is 0). Any
+other command's non-zero reserved2 is kept as the field `reserved2` (4 raw bytes), like
+every other non-zero reserved field, so it is shown and survives a round trip.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mcheck.trace.profile import INT_SIZES, ItemType, Layout, Profile
+from mcheck.trace.profile import INT_SIZES, RESERVED2, RESERVED2_SIZE, ItemType, Layout, Profile
 
 CMD_HEADER_SIZE = 24
 STATUS_SIZE = 8
@@ -116,12 +124,14 @@ class Codec:
         qualifier = int.from_bytes(head[2:4], "little")
         body = writable[STATUS_SIZE:]
         missing = max(0, STATUS_SIZE - len(writable))
-        fields: dict[str, Any] = {}
+        fields = self._decode_output(cmd_name, head[4:STATUS_SIZE])
         extra = 0
         if cmd_name is None:
-            fields = {"raw": bytes(body)} if body else {}
+            if body:
+                fields["raw"] = bytes(body)
         elif body or status == 0:
-            fields, miss, extra = self._decode_layout(self.profile.commands[cmd_name].result, body)
+            decoded, miss, extra = self._decode_layout(self.profile.commands[cmd_name].result, body)
+            fields.update(decoded)
             missing += miss
         return DecodedResult(
             status=status,
@@ -139,12 +149,33 @@ class Codec:
             raise CodecError(f"unknown command {cmd_name!r} in profile {self.profile.name}")
         code = self._number(self.profile.status, status, "status")
         qual = self._number(self.profile.qualifiers, qualifier, "qualifier")
-        head = code.to_bytes(2, "little") + qual.to_bytes(2, "little") + bytes(4)
+        reserved2, fields = self._encode_output(cmd_name, fields)
+        head = code.to_bytes(2, "little") + qual.to_bytes(2, "little") + reserved2
         if not fields and code != 0:
             return head
         if cmd_name is None:
             return head + _raw_fields(fields, "result")
         return head + self._encode_layout(self.profile.commands[cmd_name].result, fields, f"{cmd_name} result")
+
+    def _decode_output(self, cmd_name: str | None, reserved2: bytes) -> dict[str, Any]:
+        """The fields a result keeps in the status header's reserved2 (non-zero ones only)."""
+        layout = self.profile.commands[cmd_name].output if cmd_name is not None else None
+        if layout is None:
+            return {RESERVED2: bytes(reserved2)} if any(reserved2) else {}
+        decoded = self._decode_layout(layout, reserved2)[0]
+        return {k: v for k, v in decoded.items() if (any(v) if isinstance(v, bytes) else v)}
+
+    def _encode_output(self, cmd_name: str | None, fields: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """(reserved2 bytes, the fields left for the result body)."""
+        layout = self.profile.commands[cmd_name].output if cmd_name is not None else None
+        names = {f.name for f in layout.fields} if layout is not None else {RESERVED2}
+        own = {k: v for k, v in fields.items() if k in names}
+        rest = {k: v for k, v in fields.items() if k not in names}
+        where = f"{cmd_name or 'result'} status header"
+        if layout is None:
+            value = own.get(RESERVED2)
+            return (bytes(RESERVED2_SIZE) if value is None else _raw(value, f"{where} field {RESERVED2!r}", RESERVED2_SIZE)), rest
+        return self._encode_layout(layout, own, f"{where} output"), rest
 
     # -- device parts and context entries ---------------------------------------------
 
@@ -254,7 +285,7 @@ class Codec:
         """Decode a variable-length kind; returns (value, bytes left over and ignored)."""
         if kind in ("tail", "bitmap"):
             return bytes(buf), 0
-        if kind == "le64_words":
+        if kind in ("le64_words", "page_addresses"):
             n = len(buf) // 8
             return [int.from_bytes(buf[i * 8 : i * 8 + 8], "little") for i in range(n)], len(buf) - n * 8
         if kind == "parts":
@@ -281,8 +312,8 @@ class Codec:
             return b""
         if not isinstance(value, list):
             raise CodecError(f"{where}: must be a list")
-        if kind == "le64_words":
-            return b"".join(_uint(w, 8, where) for w in value)
+        if kind in ("le64_words", "page_addresses"):
+            return b"".join(_uint(w, 8, f"{where}[{i}]") for i, w in enumerate(value))
         if kind == "parts":
             return self.encode_parts(value)
         if kind == "part_headers":

@@ -1,8 +1,10 @@
 """Protocol profiles: the wire numbering of one admin-command protocol, read from TOML.
 
 A profile holds numbers and layouts only (opcodes, group types, status and qualifier
-codes, command data/result layouts, device-part and context types); behaviour lives in
-the models. Every file is validated on load, so a typo fails with the file and key.
+codes, command data/result layouts, the command-specific output some commands place in the
+status header's `reserved2`, device-part and context types, the write-report form);
+behaviour lives in the models. Every file is validated on load, so a typo fails with the
+file and key.
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ BUILTIN_PROFILES = ("virtio-1.4", "draft-v1")
 
 INT_SIZES = {"u8": 1, "le16": 2, "le32": 4, "le64": 8}
 #: Variable-length kinds; each consumes the rest of its buffer, so it must come last.
-VARIABLE_KINDS = frozenset({"le64_words", "parts", "part_headers", "tail", "bitmap", "ctx_headers"})
+VARIABLE_KINDS = frozenset({"le64_words", "parts", "part_headers", "tail", "bitmap", "ctx_headers", "page_addresses"})
+#: Bytes 4..7 of the 8-byte result status header (`u8 reserved2[4]`): reserved unless a
+#: command declares `output` fields there (draft patch 2, "Redefine reserved2 as command
+#: specific output").
+RESERVED2_SIZE = 4
+RESERVED2 = "reserved2"
+#: WR_REPORT result forms ([write_report] form): one bit per page, or a list of le64 page addresses.
+WR_REPORT_FORMS = ("bitmap", "address-list")
+_FORM_KIND = {"bitmap": "bitmap", "address-list": "page_addresses"}
 SELECTOR_KINDS = frozenset({"none", "index", "offset"})
 _BYTES_RE = re.compile(r"bytes\((\d+)\)\Z")
 _TOP_KEYS = frozenset(
-    {"profile", "group_types", "status", "qualifier", "opcodes", "modes", "commands", "parts", "context", "structs"}
+    {"profile", "group_types", "status", "qualifier", "opcodes", "modes", "commands", "parts", "context", "structs",
+     "write_report"}
 )
 _REQUIRED_TOP = ("profile", "group_types", "status", "qualifier", "opcodes", "commands")
 
@@ -56,8 +67,12 @@ class Layout:
 
 @dataclass(frozen=True, kw_only=True)
 class CommandLayout:
+    """A command's data and result layouts; `output`: fields in the status header's
+    reserved2 (4 bytes, fixed-size fields only), None when reserved2 stays reserved."""
+
     data: Layout
     result: Layout
+    output: Layout | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +105,7 @@ class Profile:
     context: dict[int, ItemType]
     context_numbers: dict[str, int]
     structs: dict[str, Layout]
+    wr_report_form: str = "bitmap"   # [write_report] form: "bitmap" or "address-list"
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
@@ -146,8 +162,13 @@ class _Validator:
                 raise self.fail(key, "layout for a command that has no opcode")
             if not isinstance(body, dict):
                 raise self.fail(key, "must be a table")
-            self.keys(body, key, {"data", "result"}, required={"data", "result"})
-            commands[cmd] = CommandLayout(data=self.layout(body["data"], f"{key}.data"), result=self.layout(body["result"], f"{key}.result"))
+            self.keys(body, key, {"data", "result", "output"}, required={"data", "result"})
+            result = self.layout(body["result"], f"{key}.result")
+            output = self.output(body["output"], f"{key}.output", result) if "output" in body else None
+            if output is None and any(f.name == RESERVED2 for f in result.fields):
+                raise self.fail(f"{key}.result", f"field name {RESERVED2!r} is taken by the status header's reserved bytes")
+            commands[cmd] = CommandLayout(data=self.layout(body["data"], f"{key}.data"), result=result, output=output)
+        wr_report_form = self.write_report(doc, commands)
         parts = self.items(doc, "parts", structs, with_selector=True)
         context = self.items(doc, "context", structs, with_selector=False)
         group_types = self.numbering(doc, "group_types", 0xFFFF)
@@ -173,6 +194,7 @@ class _Validator:
             context={c.number: c for c in context},
             context_numbers={c.name: c.number for c in context},
             structs=structs,
+            wr_report_form=wr_report_form,
         )
 
     def table(self, doc: dict[str, Any], key: str) -> dict[str, Any]:
@@ -225,6 +247,38 @@ class _Validator:
             out.append(Field(name=name, offset=offset, type=ftype, size=size))
             end = offset + (size or 0)
         return Layout(fields=tuple(out), fixed_size=end)
+
+    def output(self, fields: Any, key: str, result: Layout) -> Layout:
+        """Fields in the result status header's reserved2: fixed-size, gap-free, exactly 4 bytes
+        (name the bytes left reserved), no name shared with the result body."""
+        layout = self.layout(fields, key)
+        for i, f in enumerate(layout.fields):
+            if f.size is None:
+                raise self.fail(f"{key}[{i}].type", f"{f.type!r} is variable-length; reserved2 holds fixed-size fields only")
+            if any(r.name == f.name for r in result.fields):
+                raise self.fail(f"{key}[{i}].name", f"{f.name!r} is also a result field (output and result share one fields dict)")
+        if layout.fixed_size != RESERVED2_SIZE:
+            raise self.fail(key, f"covers {layout.fixed_size} bytes, reserved2 has {RESERVED2_SIZE} (name the bytes left reserved)")
+        return layout
+
+    def write_report(self, doc: dict[str, Any], commands: dict[str, CommandLayout]) -> str:
+        """[write_report] form, checked against the WR_REPORT result layout."""
+        table = self.table(doc, "write_report")
+        self.keys(table, "write_report", {"form"}, required=set())
+        form = table.get("form", "bitmap")
+        if form not in WR_REPORT_FORMS:
+            raise self.fail("write_report.form", f"must be one of {', '.join(WR_REPORT_FORMS)}, got {form!r}")
+        layout = commands.get("WR_REPORT")
+        if layout is None:
+            if table:
+                raise self.fail("write_report", "the profile has no WR_REPORT command")
+            return form
+        kinds = {f.type for f in layout.result.fields}
+        if _FORM_KIND[form] not in kinds:
+            other = next((f for f, k in _FORM_KIND.items() if k in kinds), None)
+            hint = f" (its result has a {_FORM_KIND[other]} field: set [write_report] form = {other!r})" if other else ""
+            raise self.fail("commands.WR_REPORT.result", f"form {form!r} needs a field of type {_FORM_KIND[form]!r}{hint}")
+        return form
 
     def items(self, doc: dict[str, Any], key: str, structs: dict[str, Layout], *, with_selector: bool) -> list[ItemType]:
         out: list[ItemType] = []
