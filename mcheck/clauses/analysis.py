@@ -204,7 +204,8 @@ def run_captures(spec: str, cls: type[Model], captures: list[tuple[str, Path]], 
             if not _judged_by(trace.header, cls):
                 continue
             params = _manifest_params(path, name)
-            key = json.dumps([trace.header.members, trace.header.queues, params], sort_keys=True, default=str)
+            key = json.dumps([trace.header.members, trace.header.queues, trace.header.params, params],
+                             sort_keys=True, default=str)   # header params too: they set up the model
             if key not in models:
                 models[key] = model_for_trace(trace.header, spec, params)
             result: Result = replay_events(models[key], trace.events).result
