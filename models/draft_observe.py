@@ -173,12 +173,19 @@ class DraftObserver:
 
     def _write_view(self, event: Any, w: int, chunk: bytes) -> dict[str, Any]:
         """`part` and (when the pair's source was read whole) `last` of a DEV_CTX_WRITE chunk."""
-        so_far = self.written.get(w, 0)
+        so_far, total = self._stream(w)
         out: dict[str, Any] = {"part": "next" if so_far or not self._starts_context(event, chunk) else "first"}
-        total = self.read_total.get(source_of(w))
         if total is not None:
             out["last"] = so_far + len(chunk) == total
         return out
+
+    def _stream(self, w: int) -> tuple[int, int | None]:
+        """(bytes of `w`'s open write stream, total of its pair's source's last complete read).
+        A stream that already holds that total is complete (its source was read after it was
+        written): the next chunk starts a new one."""
+        so_far = self.written.get(w, 0)
+        total = self.read_total.get(source_of(w))
+        return (0 if so_far == total else so_far), total
 
     @staticmethod
     def _starts_context(event: Any, chunk: bytes) -> bool:
@@ -199,9 +206,9 @@ class DraftObserver:
             if not ok:
                 self.written[w] = 0
                 return
-            total = self.read_total.get(source_of(w))
-            done = self.written.get(w, 0) + len(f.get("context", b""))
-            self.written[w] = 0 if total is not None and done == total else done
+            so_far, total = self._stream(w)
+            done = so_far + len(f.get("context", b""))
+            self.written[w] = 0 if done == total else done
             self.reading[w] = 0          # a context write restarts the read stream
         elif not ok:
             return

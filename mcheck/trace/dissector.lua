@@ -47,6 +47,13 @@ local PART_TYPES = {
   [0x103] = "DEVICE_STATUS", [0x104] = "VQ_CFG", [0x105] = "VQ_NOTIFY_CFG",
 }
 local DRAFT_MODES = { [0] = "ACTIVE", [1] = "STOP", [2] = "FREEZE" }
+-- Command-specific output in the result status header's reserved2 (bytes 4..7 of the
+-- device-writable part), per profile code: { name, offset in reserved2, size }. Mirrors the
+-- `output` layouts of models/profiles/*.toml (a test keeps them in sync); every other
+-- command's reserved2 is reserved and shows only when it is not zero.
+local OUTPUT = {
+  [2] = { ["DEV_CTX_READ"] = { { "context_len", 0, 4 } } },
+}
 
 local f = mcheck.fields
 f.magic = ProtoField.string("mcheck.magic", "Magic")
@@ -98,6 +105,19 @@ f.res_value = ProtoField.uint32("mcheck.res.value", "Size / count")
 f.res_remaining = ProtoField.uint32("mcheck.res.remaining", "Remaining context size")
 f.res_mode = ProtoField.uint8("mcheck.res.mode", "Mode", base.DEC, DRAFT_MODES)
 f.res_pending = ProtoField.uint64("mcheck.res.pending_bytes", "Pending bytes")
+f.reserved2 = ProtoField.bytes("mcheck.res.reserved2", "reserved2 (not zero)")
+local UINT_FIELDS = { [1] = ProtoField.uint8, [2] = ProtoField.uint16, [4] = ProtoField.uint32 }
+local output_fields = {}
+for _, commands in pairs(OUTPUT) do
+  for _, list in pairs(commands) do
+    for _, o in ipairs(list) do
+      if output_fields[o[1]] == nil then
+        output_fields[o[1]] = UINT_FIELDS[o[3]]("mcheck.res." .. o[1], o[1] .. " (reserved2 output)")
+        f["out_" .. o[1]] = output_fields[o[1]]
+      end
+    end
+  end
+end
 f.part = ProtoField.uint16("mcheck.part.type", "Device part", base.HEX, PART_TYPES)
 f.part_index = ProtoField.uint16("mcheck.part.index", "Queue index")
 f.part_length = ProtoField.uint32("mcheck.part.length", "Value length")
@@ -149,8 +169,19 @@ local function parts(tree, r, off)
   end
 end
 
+local function output_fields_of(tree, wr, prof, name)
+  if wr:len() < 8 then return end
+  local outs = (OUTPUT[prof] or {})[name]
+  if outs then
+    for _, o in ipairs(outs) do tree:add_le(output_fields[o[1]], wr(4 + o[2], o[3])) end
+  elseif wr(4, 4):le_uint() ~= 0 then
+    tree:add(f.reserved2, wr(4, 4))
+  end
+end
+
 local function result_fields(tree, wr, prof, name)
   local n = wr:len()
+  output_fields_of(tree, wr, prof, name)
   if prof == 1 then
     if name == "DEV_PARTS_METADATA_GET" and n >= 12 then
       tree:add_le(f.res_value, wr(8, 4))
