@@ -401,16 +401,17 @@ class Demo:
     def run_draft(self, src: Host, dst: Host, pages: int) -> None:
         s, d = src, dst
         s.cmd("WR_CAPS_QUERY", "SRIOV", {})
-        s.cmd("WR_START", "SRIOV", {"page_size": PAGE, "mode": 0, "range_addr": 0, "range_len": PAGE * pages})
-        self.copy_pages(s, d, list(range(pages)))                    # the first, full copy
-        self.log.append(f"hypervisor  copy pages 0..{pages - 1} (full copy under tracking)")
+        tracked = pages + 1            # the data pages and the used-ring page (draft-v1 layout)
+        s.cmd("WR_START", "SRIOV", {"page_size": PAGE, "mode": 0, "range_addr": 0, "range_len": PAGE * tracked})
+        self.copy_pages(s, d, list(range(pages + 2)))                # the first, full copy
+        self.log.append(f"hypervisor  copy pages 0..{pages + 1} (full copy under tracking)")
         rounds = max(1, self.buffers - 1)
         for _ in range(rounds):                                     # pre-copy rounds
             self.post(s)
             self.work(s, "service")
             n = s.cmd("WR_PENDING", "SRIOV", {}).fields.get("pending_bytes", 0)
-            report = s.cmd("WR_REPORT", "SRIOV", {"range_addr": 0, "range_len": PAGE * pages})
-            dirty = self._bits(report.fields.get("bitmap", b""), pages)
+            report = s.cmd("WR_REPORT", "SRIOV", {"range_addr": 0, "range_len": PAGE * tracked})
+            dirty = self._bits(report.fields.get("bitmap", b""), tracked)
             self.log.append(f"hypervisor  WR_PENDING={n}, copy reported pages {dirty}")
             self.copy_pages(s, d, dirty)
         self.post(s)
@@ -419,8 +420,8 @@ class Demo:
         s.stopped_at = s.dev.requests
         for _ in range(2):                                          # the device's own timers
             self.work(s, "service")
-        report = s.cmd("WR_REPORT", "SRIOV", {"range_addr": 0, "range_len": PAGE * pages})
-        dirty = self._bits(report.fields.get("bitmap", b""), pages)
+        report = s.cmd("WR_REPORT", "SRIOV", {"range_addr": 0, "range_len": PAGE * tracked})
+        dirty = self._bits(report.fields.get("bitmap", b""), tracked)
         self.copy_pages(s, d, dirty)
         self.log.append(f"hypervisor  final report: copy pages {dirty}")
         s.cmd("DEV_MODE_SET", "SRIOV", {"mode": 2})
@@ -428,12 +429,20 @@ class Demo:
         s.cmd("DEV_MODE_GET", "SRIOV", {})
         s.cmd("DEV_CTX_SIZE_GET", "SRIOV", {"freeze_mode": 1})
         s.cmd("DEV_CTX_FIELDS_QUERY", "SRIOV", {})
-        ctx = s.cmd("DEV_CTX_READ", "SRIOV", {}).fields.get("context", b"")
+        ctx = b""
+        for _ in range(64):                                         # the chunks of the context (implicit cursor)
+            chunk = s.cmd("DEV_CTX_READ", "SRIOV", {}).fields
+            ctx += bytes(chunk.get("context", b""))
+            if not chunk.get("remaining_ctx_size") or not chunk.get("size"):
+                break
         s.cmd("WR_STOP", "SRIOV", {"range_addr": 0})
-        self.copy_pages(s, d, [pages, pages + 1])
-        self.log.append(f"hypervisor  copy ring pages {pages}, {pages + 1} (outside the tracked range) while frozen")
+        self.copy_pages(s, d, [pages + 1])
+        self.log.append(f"hypervisor  copy ring page {pages + 1} (tables and avail rings, outside the tracked range) "
+                        "while frozen")
         d.cmd("DEV_MODE_SET", "SRIOV", {"mode": 2})
-        d.cmd("DEV_CTX_WRITE", "SRIOV", {"context": ctx})
+        half = len(ctx) // 2                                        # written in two chunks (append cursor)
+        d.cmd("DEV_CTX_WRITE", "SRIOV", {"context": ctx[:half]})
+        d.cmd("DEV_CTX_WRITE", "SRIOV", {"context": ctx[half:]})
         d.cmd("DEV_MODE_SET", "SRIOV", {"mode": 0})
         d.cmd("DEV_MODE_GET", "SRIOV", {})
         self.compare(s, d, pages + 2, "a page the source wrote was not reported" if "unreported-write" in self.bugs
