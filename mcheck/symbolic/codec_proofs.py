@@ -17,7 +17,13 @@ pair of states (for round trip: the state and what it decodes to).
 
 The concrete codecs are derived from the protocol profiles (`mcheck.trace.profile`):
 virtio 1.4 `vq_cfg` and the DEVICE_STATUS part, a whole device-parts buffer (parts with
-their 16-byte headers), and the draft-v1 split-VQ context record `vq_split`.
+their 16-byte headers), and the draft-v1 device context: the TLV entry header
+`{le16 type; u8 reserved[2]; le32 length}` (every field a state field), each context entry
+type of the profile with its header (FEATURES, DRIVER_FEATURES, DEVICE_STATUS,
+DEVICE_CONFIG, VQ_SPLIT, and whatever else a profile defines), and a whole context, every
+entry back to back, as a VF hands it to a software device and the software device hands
+it back to a VF. Variable-length values are proved at a fixed size (`words` le64 feature
+words, `config_len` configuration bytes); the byte order does not depend on it.
 """
 
 from __future__ import annotations
@@ -246,6 +252,81 @@ def vq_split_codec(profile: Profile | None = None) -> Codec:
                  state=state)
 
 
+CTX_HEADER = 8  # draft-v1 context entry header {le16 type; u8 reserved[2]; le32 length}
+
+
+def ctx_entry_header_codec(profile: Profile | None = None) -> Codec:
+    """draft-v1 context entry header: type, reserved and length are all carried (a
+    non-zero reserved survives the trace codec too)."""
+    profile = profile or load_profile("draft-v1")
+    fields = [WireField(name="type", offset=0, bits=16), WireField(name="reserved", offset=2, bits=16),
+              WireField(name="length", offset=4, bits=32)]
+    return Codec(name=f"{profile.name} context entry header", size=CTX_HEADER, fields=tuple(fields),
+                 state=_record_of(fields))
+
+
+def _ctx_value(profile: Profile, kind: str, base: int, prefix: str, words: int, config_len: int) -> tuple[list[WireField], int]:
+    """The wire fields of a context value of `kind` at byte `base` and its size in bytes."""
+    if kind in INT_SIZES:
+        return [WireField(name=prefix, offset=base, bits=8 * INT_SIZES[kind])], INT_SIZES[kind]
+    if kind == "le64_words":
+        return [WireField(name=f"{prefix}[{i}]", offset=base + 8 * i, bits=64) for i in range(words)], 8 * words
+    if kind == "tail":
+        return [WireField(name=prefix, offset=base, bits=8 * config_len)], config_len
+    if kind.startswith("struct:"):
+        return _struct_fields(profile, kind[7:], base, f"{prefix}."), _struct_size(profile, kind[7:])
+    raise ModelDefinitionError(f"{profile.source}: context value kind {kind!r} has no codec proof")
+
+
+def _ctx_entry(profile: Profile, name: str, base: int, prefix: str, words: int, config_len: int) -> tuple[list[WireField], int]:
+    item = profile.context[profile.context_numbers[name]]
+    value, size = _ctx_value(profile, item.value, base + CTX_HEADER, prefix, words, config_len)
+    header = [WireField(name=f"@{base}.type", offset=base, bits=16, const=item.number),
+              WireField(name=f"@{base}.length", offset=base + 4, bits=32, const=size)]
+    return header + value, CTX_HEADER + size
+
+
+def ctx_entry_codec(name: str, profile: Profile | None = None, *, words: int = 2, config_len: int = 8) -> Codec:
+    """One draft-v1 context entry of type `name`, header (type and length constants, reserved
+    zero) and value."""
+    profile = profile or load_profile("draft-v1")
+    if name not in profile.context_numbers:
+        raise ModelDefinitionError(f"{profile.source}: no context type {name!r}")
+    fields, size = _ctx_entry(profile, name, 0, name, words, config_len)
+    state = _record_of(fields)
+    if f"{name}.enabled" in state:
+        state[f"{name}.enabled"] = 1      # the model's bool, widened to the wire's u8
+    return Codec(name=f"{profile.name} {name} context entry", size=size, fields=tuple(fields), state=state)
+
+
+def draft_context_codec(queues: int = 2, profile: Profile | None = None, *, words: int = 2, config_len: int = 8) -> Codec:
+    """A whole draft-v1 context, as DEV_CTX_READ returns it and DEV_CTX_WRITE takes it: every
+    context type of the profile once, in profile order, VQ_SPLIT once per queue (state
+    fields `vq<q>.<field>`)."""
+    profile = profile or load_profile("draft-v1")
+    fields: list[WireField] = []
+    pos = 0
+    for item in profile.context.values():
+        for q in range(queues if item.name == "VQ_SPLIT" else 1):
+            prefix = f"vq{q}" if item.name == "VQ_SPLIT" else item.name
+            more, size = _ctx_entry(profile, item.name, pos, prefix, words, config_len)
+            fields += more
+            pos += size
+    state = _record_of(fields)
+    for q in range(queues):
+        if f"vq{q}.enabled" in state:
+            state[f"vq{q}.enabled"] = 1
+    return Codec(name=f"{profile.name} device context ({queues} queues)", size=pos, fields=tuple(fields), state=state)
+
+
+def draft_context_codecs(profile: Profile | None = None) -> list[Codec]:
+    """The draft-v1 context proofs: the entry header, each entry type, a whole context."""
+    profile = profile or load_profile("draft-v1")
+    return ([ctx_entry_header_codec(profile)] + [ctx_entry_codec(name, profile) for name in profile.context_numbers]
+            + [draft_context_codec(2, profile)])
+
+
 def standard_codecs() -> list[Codec]:
-    """Every codec mcheck proves: the 1.4 device parts and the draft-v1 context record."""
-    return [vq_cfg_codec(), device_status_codec(), device_parts_codec(), vq_split_codec()]
+    """Every codec mcheck proves: the 1.4 device parts, and the draft-v1 device context
+    (the VQ_SPLIT record, the entry header, every entry type, a whole context)."""
+    return [vq_cfg_codec(), device_status_codec(), device_parts_codec(), vq_split_codec()] + draft_context_codecs()
