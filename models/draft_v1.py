@@ -1022,7 +1022,7 @@ class DraftV1(Model):
     # hypervisor (no flow phases, no ghosts); the parts that depend on P-FLR say nothing for
     # the other readings (whose end-to-end properties are violated: docs/draft-v1.md, Findings).
 
-    auxiliary = ("fault_resets_member", "modes_follow_flow", "transfer_is_source", "written_is_transfer",
+    auxiliary = ("fault_resets_member", "modes_follow_flow", "cursors_follow_flow", "transfer_is_source", "written_is_transfer",
                  "recording_follows_flow", "copies_fresh", "rings_ordered")
 
     def _ctx_equal(self, a, b):
@@ -1095,6 +1095,24 @@ class DraftV1(Model):
                     conds.append(Implies(self.phase(s, m, *names), s.mode[m]["src"] == mode))
             conds.append(Implies(Not(self.phase(s, m, "XFER", "WRITTEN", "CANCEL", "CANCELLED")),
                                  s.mode[m]["dst"] == "ACTIVE"))
+        return And(*conds)
+
+    @invariant("DRAFT-CTX-5", "DRAFT-FLOW-1")
+    def cursors_follow_flow(self, s):
+        """The context streams follow the phase: the source is read and the destination written,
+        never the other way; no read stream before the freeze, a whole one from the end of the
+        read to the switchover; no write stream before the transfer, a whole one in WRITTEN (no
+        destination fault in progress)."""
+        if self.free:
+            return True
+        conds = []
+        for m in self.M:
+            conds += [s.wr[m]["src"] == NONE, s.rd[m]["dst"] == NONE]
+            conds.append(Implies(self.phase(s, m, "PRE", "TRACK", "STOPPED", "FINAL"), s.rd[m]["src"] == NONE))
+            conds.append(Implies(self.phase(s, m, "READ", "XFER", "WRITTEN", "DONE"), s.rd[m]["src"] == WHOLE))
+            conds.append(Implies(self.phase(s, m, "PRE", "TRACK", "STOPPED", "FINAL", "FROZEN", "READ"),
+                                 s.wr[m]["dst"] == NONE))
+            conds.append(Implies(And(s.ph[m] == "WRITTEN", s.fault[m]["dst"] == "none"), s.wr[m]["dst"] == WHOLE))
         return And(*conds)
 
     @invariant("DRAFT-CTX-1", "DRAFT-FRZ-1", "DRAFT-CTX-5")
