@@ -145,6 +145,7 @@ class DraftV1(Model):
         "flr-clears-record": "a member FLR or reset turns recording off and clears the record although "
                              "flr_tracking=keep-recording",
         "flr-answers-early": "DEV_MODE_SET is answered while a member FLR or reset is in progress",
+        "wr-stop-ignored": "WR_STOP answers OK but recording stays on (after a cancel the device keeps recording)",
     }
 
     @classmethod
@@ -451,8 +452,8 @@ class DraftV1(Model):
         source's faults come from the guest (a reset through the VF's BAR, an FLR through its
         config space), so only while the guest drives it; the destination's come from the
         hypervisor while it restores the member."""
-        if self.free:   # the destination's faults are the draft flow's (they add no device behaviour here)
-            return And(Not(self.phase(s, m, "DONE", "CANCELLED")), d == "src")
+        if self.free:
+            return Not(self.phase(s, m, "DONE", "CANCELLED"))
         if d == "src":
             return And(self.guest_on(s, m, d), s.ph[m] != "CANCELLED")
         return self.phase(s, m, "XFER", "WRITTEN")
@@ -745,7 +746,9 @@ class DraftV1(Model):
                     s.dirty[m][r] = False
             with s.when(s.ph[m] == "READ"):
                 s.ph[m] = "XFER"
-        s.rec[m] = False
+        if not self.bug("wr-stop-ignored"):
+            s.rec[m] = False
+        s.cite("DRAFT-FLOW-3")
         s.emit("admin", cmd="WR_STOP", member=m, side="src", status="OK")
 
     @action(m="members", n=lambda self: range(self.p.pages + 2))
