@@ -60,7 +60,11 @@ def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--listen", required=True, metavar="ADDR", help="unix:PATH or tcp:127.0.0.1:PORT")
+    p.add_argument("--listen", required=True, metavar="ADDR",
+                   help="unix:PATH (created 0600; a live socket or a non-socket there is refused) or "
+                        "tcp:127.0.0.1:PORT (loopback only unless --allow-remote)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="let a tcp: listener bind a non-loopback address (the protocol has no authentication)")
     p.add_argument("--profile", default="virtio-1.4", choices=PROFILES, help="protocol the device speaks")
     p.add_argument("--members", type=int, default=2, metavar="N", help="member devices (VFs) of the owner")
     p.add_argument("--queues", type=int, default=1, metavar="Q", help="split virtqueues per member")
@@ -152,7 +156,7 @@ def run_emulate(args: argparse.Namespace) -> int:
         print(f"mcheck emulate: {args.profile} device, {args.members} member(s){bugs}, listening on {args.listen}", flush=True)
 
     try:
-        serve(emu, args.listen, ready=ready)
+        serve(emu, args.listen, ready=ready, allow_remote=args.allow_remote)
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -15,9 +15,11 @@ is idle and hands the queue over (docs/device-protocol.md, "Autonomous devices")
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
 import socket
+import stat
 import threading
 import time
 from typing import Any
@@ -41,6 +43,7 @@ from mcheck.device.protocol import (
     json_frame,
     parse_address,
 )
+from mcheck.errors import InputError
 from mcheck.trace.events import (
     AdminCommand,
     AdminComplete,
@@ -403,16 +406,69 @@ def serve_client(emu: Emulator, conn: socket.socket) -> None:
         conn.close()
 
 
-def serve(emu: Emulator, address: str, *, ready: Any = None) -> None:
-    """Listen and serve until interrupted (KeyboardInterrupt / SystemExit); writes the capture last."""
+def _claim_unix_path(path: str) -> None:
+    """Make room for a Unix socket at `path`: only a stale socket (nobody accepts on it) is
+    removed; a live one, or anything that is not a socket, is refused."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise InputError(f"{path}: exists and is not a socket; not replacing it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)          # stale: its server is gone
+        return
+    except OSError as exc:
+        raise InputError(f"{path}: cannot tell whether the socket is in use ({exc.strerror or exc}); not replacing it") from None
+    finally:
+        probe.close()
+    raise InputError(f"{path}: another server is listening on this socket")
+
+
+def _check_exposure(host: str, allow_remote: bool) -> None:
+    """TCP listeners bind loopback only unless the user asks otherwise: the protocol has no
+    authentication (docs/device-protocol.md)."""
+    if allow_remote:
+        return
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"tcp:{host}: cannot resolve ({exc.strerror})") from None
+    if not all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos):
+        raise InputError(f"tcp:{host}: not a loopback address; the device protocol has no authentication, "
+                         "so listening beyond this host needs --allow-remote")
+
+
+def serve(emu: Emulator, address: str, *, ready: Any = None, allow_remote: bool = False) -> None:
+    """Listen and serve until interrupted (KeyboardInterrupt / SystemExit); writes the capture last.
+
+    A Unix socket is created mode 0600 whatever the umask, and removed at exit only if it is
+    still the one this server created."""
     family, sockaddr = parse_address(address)
-    if family == socket.AF_UNIX and os.path.exists(sockaddr):
-        os.unlink(sockaddr)
     listener = socket.socket(family, socket.SOCK_STREAM)
-    if family == socket.AF_INET:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(sockaddr)
-    listener.listen(16)
+    created: tuple[int, int] | None = None
+    try:
+        if family == socket.AF_UNIX:
+            _claim_unix_path(sockaddr)
+            old = os.umask(0o177)
+            try:
+                listener.bind(sockaddr)
+            finally:
+                os.umask(old)
+            os.chmod(sockaddr, 0o600)
+            st = os.lstat(sockaddr)
+            created = (st.st_dev, st.st_ino)
+        else:
+            _check_exposure(sockaddr[0], allow_remote)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+        listener.listen(16)
+    except BaseException:
+        listener.close()
+        raise
     if ready is not None:
         ready(listener.getsockname())
     emu.start()
@@ -422,7 +478,12 @@ def serve(emu: Emulator, address: str, *, ready: Any = None) -> None:
             threading.Thread(target=serve_client, args=(emu, conn), daemon=True).start()
     finally:
         listener.close()
-        if family == socket.AF_UNIX and os.path.exists(sockaddr):
-            os.unlink(sockaddr)
+        if created is not None:
+            try:
+                st = os.lstat(sockaddr)
+                if (st.st_dev, st.st_ino) == created:
+                    os.unlink(sockaddr)
+            except FileNotFoundError:
+                pass
         emu.close()
         emu.write_capture()
