@@ -44,6 +44,7 @@ from mcheck.device.protocol import (
     parse_address,
 )
 from mcheck.errors import InputError
+from mcheck.trace.writer import TraceWriter
 from mcheck.trace.events import (
     AdminCommand,
     AdminComplete,
@@ -86,8 +87,9 @@ class Emulator:
         self.codec = device.codec
         self.pcode = PROFILE_CODES.get(device.profile_name, 0)
         self.lock = threading.Lock()
-        self.capture_path = capture
-        self.captured: list[Any] = []
+        # the capture is written as it happens (flushed per record): a crash keeps it, and a
+        # path that cannot be written fails here, before the session
+        self.capture = TraceWriter(capture, self.header(), self.codec) if capture else None
         self.index = 0
         self.last_ts = 0
         self.autonomous = autonomous
@@ -113,8 +115,8 @@ class Emulator:
     def _record(self, cls: type, **fields: Any) -> Any:
         index, ts = self._stamp()
         event = cls(index=index, timestamp=ts, **fields)
-        if self.capture_path:
-            self.captured.append(event)
+        if self.capture is not None:
+            self.capture.append(event)
         return event
 
     def header(self) -> TraceHeader:
@@ -122,10 +124,10 @@ class Emulator:
         return TraceHeader(profile=self.device.profile_name, members=tuple(topo["members"]), queues=topo["queues"])
 
     def write_capture(self) -> None:
-        if self.capture_path:
-            from mcheck.trace.io import write_trace
+        """Close the capture (every record is already on disk)."""
+        if self.capture is not None:
             with self.lock:
-                write_trace(self.capture_path, self.header(), list(self.captured), codec=self.codec)
+                self.capture.close()
 
     # -- acting on its own
     def start(self) -> None:
@@ -345,7 +347,8 @@ class Emulator:
                                             "objects": topo.get("objects", 1), "pages": topo.get("pages", 8), **cfg})
             except (TypeError, ValueError) as exc:
                 raise ProtocolError(f"bad power_on config: {exc}") from None
-            self.captured.clear()     # a capture holds the exchange since the last power-on
+            if self.capture is not None:   # a capture holds the exchange since the last power-on
+                self.capture.restart(self.header())
             self.queued.clear()       # and nothing the device did before it is delivered
             self.notify_due.clear()
             return {"ok": True, "device": self.device.topology()}
@@ -363,7 +366,7 @@ class Emulator:
         if op == "state":
             return self.device.state()
         if op == "capture":
-            return {"events": len(self.captured)}
+            return {"events": self.capture.count if self.capture is not None else 0}
         raise ProtocolError(f"unknown control op {op!r}")
 
     def _unpack(self, body: bytes) -> Any:
