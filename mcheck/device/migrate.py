@@ -75,6 +75,14 @@ from mcheck.trace.profile import load_profile
 
 PAGE = 4096
 SEQ = re.compile(rb"m(\d+) q(\d+) seq(\d{8})")
+
+
+def unwrap_index(ring_index: int, posted: int) -> int:
+    """The buffer a 16-bit ring index in a payload stands for: the latest of the `posted` buffers
+    (counted from 0) whose index is `ring_index` modulo 2^16. At most a queue's worth is
+    outstanding, so after 65,536 buffers an index still names one buffer, not two."""
+    last = posted - 1
+    return last - ((last - ring_index) % 0x10000)
 SCENARIOS = {
     "normal": "R1 + R2: the guest moves to the destination",
     "cancel-precopy": "R3: cancelled during pre-copy; the source, never stopped, keeps the guest",
@@ -359,7 +367,7 @@ class Demo:
             page = host.dev.mem_read(host.member, ev.address // PAGE)
             off = ev.address % PAGE
             found = SEQ.search(page[off : off + ev.length])
-            seq = self.base + int(found.group(3)) if found else -1
+            seq = self.base + unwrap_index(int(found.group(3)), self.posted - self.base) if found else -1
             where = f"{host.name} (DMA write at {ev.address:#x})"
             if host.stopped_at is not None or host.quiet is not None:
                 host.writes_after_stop.append(f"seq {seq} at {ev.address:#x}")

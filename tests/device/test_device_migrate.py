@@ -32,3 +32,19 @@ def test_dma_after_stop_fails_and_says_why(tmp_path, profile, bug):
     assert not ok
     assert any("wrote guest memory after it was stopped" in p for p in demo.problems)
     assert replays["source"] == "violated"
+
+
+def test_payload_ring_indices_unwrap_past_65535_buffers():
+    """Issue 15 item 8: the payload carries the 16-bit ring index; the demo's sequence is unbounded."""
+    from mcheck.device.migrate import unwrap_index
+    assert unwrap_index(5, 10) == 5
+    assert unwrap_index(0, 65_537) == 65_536          # the 65,537th buffer wrapped to index 0
+    assert unwrap_index(65_535, 65_537) == 65_535     # its predecessor is not confused with it
+    assert unwrap_index(3, 200_000) == 196_611        # 3 + 3 * 65_536
+    assert {unwrap_index(i % 0x10000, 70_000) for i in range(69_000, 70_000)} == set(range(69_000, 70_000))
+
+
+@pytest.mark.slow
+def test_migrate_demo_with_more_than_65535_buffers_passes(tmp_path):
+    from mcheck.cli import main
+    assert main(["migrate-demo", "--buffers", "70000", "--out", str(tmp_path)]) == 0
