@@ -134,8 +134,12 @@ def run_emulate(args: argparse.Namespace) -> int:
     parse_address(args.listen)
     if args.capture:
         trace_format(args.capture)
-    if not 1 <= args.members <= 64:
-        raise InputError(f"--members {args.members}: must be 1..64")
+    from mcheck.device.server import MAX_GUEST_PAGES, SIZE_LIMITS
+    for key, (lo, hi) in SIZE_LIMITS.items():
+        if not lo <= getattr(args, key) <= hi:
+            raise InputError(f"--{key} {getattr(args, key)}: must be {lo}..{hi}")
+    if args.members * args.pages > MAX_GUEST_PAGES:
+        raise InputError(f"--members {args.members} x --pages {args.pages}: at most {MAX_GUEST_PAGES} guest pages")
     autonomy = autonomous_options(args)
     device = make_device(args.profile, members=args.members, queues=args.queues, objects=args.objects,
                          pages=args.pages, bugs=args.bug, compat=args.compat, variants=args.variant,

@@ -59,21 +59,11 @@ def json_body(body: bytes) -> dict[str, Any]:
         obj = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"frame body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("frame body is JSON nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError("frame body must be a JSON object")
     return obj
-
-
-def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bool:
-    """Read until `buf` holds n bytes; False on a clean EOF before the first byte."""
-    while len(buf) < n:
-        chunk = sock.recv(max(n - len(buf), 65536))
-        if not chunk:
-            if not buf:
-                return False
-            raise ProtocolError(f"connection closed inside a frame ({len(buf)} of {n} bytes)", fatal=True)
-        buf += chunk
-    return True
 
 
 class FrameReader:
@@ -118,5 +108,7 @@ def parse_address(text: str) -> tuple[int, Any]:
     if kind == "tcp":
         host, _, port = rest.rpartition(":")
         if host and port.isdigit():
+            if int(port) > 65535:
+                raise InputError(f"bad device address {text!r}: port {port} is above 65535")
             return socket.AF_INET, (host, int(port))
     raise InputError(f"bad device address {text!r}: use unix:PATH or tcp:HOST:PORT (e.g. tcp:127.0.0.1:7000)")

@@ -20,6 +20,7 @@ import os
 import random
 import socket
 import stat
+import sys
 import threading
 import time
 from typing import Any
@@ -342,10 +343,14 @@ class Emulator:
             if not isinstance(cfg, dict):
                 raise ProtocolError("power_on config must be an object")
             topo = self.device.topology()
+            before = {"members": len(topo["members"]), "queues": topo["queues"],
+                      "objects": topo.get("objects", 1), "pages": topo.get("pages", 8)}
+            wanted = {**before, **cfg}
+            check_sizes(wanted)      # before anything is stored: a bad request leaves the device as it was
             try:
-                self.device.configure(**{"members": len(topo["members"]), "queues": topo["queues"],
-                                            "objects": topo.get("objects", 1), "pages": topo.get("pages", 8), **cfg})
+                self.device.configure(**wanted)
             except (TypeError, ValueError) as exc:
+                self.device.configure(**before)
                 raise ProtocolError(f"bad power_on config: {exc}") from None
             if self.capture is not None:   # a capture holds the exchange since the last power-on
                 self.capture.restart(self.header())
@@ -376,7 +381,41 @@ class Emulator:
             raise ProtocolError(f"bad record: {exc}") from None
 
 
+# what one device may be configured to (members x pages x 4 KiB of guest memory at most 256 MiB)
+SIZE_LIMITS = {"members": (1, 64), "queues": (1, 8), "objects": (1, 64), "pages": (1, 4096)}
+MAX_GUEST_PAGES = 65536
+MAX_CLIENTS = 64
+
+
+def check_sizes(cfg: dict[str, Any]) -> None:
+    """A device configuration's sizes are integers within SIZE_LIMITS (ProtocolError naming the
+    field otherwise), so no request can make the emulator allocate without bound."""
+    for key, (lo, hi) in SIZE_LIMITS.items():
+        value = cfg.get(key)
+        if type(value) is not int or not lo <= value <= hi:
+            raise ProtocolError(f"bad power_on config: {key} must be an integer {lo}..{hi}, got {value!r}")
+    if cfg["members"] * cfg["pages"] > MAX_GUEST_PAGES:
+        raise ProtocolError(f"bad power_on config: members x pages = {cfg['members'] * cfg['pages']} "
+                            f"exceeds {MAX_GUEST_PAGES} guest pages")
+
+
+_clients = threading.BoundedSemaphore(MAX_CLIENTS)
+
+
 def serve_client(emu: Emulator, conn: socket.socket) -> None:
+    if not _clients.acquire(blocking=False):
+        try:
+            conn.sendall(frame(ERROR, f"too many clients (at most {MAX_CLIENTS} at once)".encode()))
+        finally:
+            conn.close()
+        return
+    try:
+        _serve(emu, conn)
+    finally:
+        _clients.release()
+
+
+def _serve(emu: Emulator, conn: socket.socket) -> None:
     reader = FrameReader(conn)
     try:
         while True:
@@ -396,6 +435,10 @@ def serve_client(emu: Emulator, conn: socket.socket) -> None:
                     out += emu.handle(*got)
                 except ProtocolError as exc:
                     out.append(frame(ERROR, str(exc).encode()))
+                except Exception as exc:   # a request the device code did not expect: answer, keep serving
+                    msg = f"request not handled: {type(exc).__name__}: {exc}"
+                    print(f"mcheck emulate: {msg}", file=sys.stderr, flush=True)
+                    out.append(frame(ERROR, msg.encode()))
                 try:       # answer a pipelined burst with one write
                     got = reader.buffered()
                 except ProtocolError as exc:
