@@ -15,6 +15,8 @@ raises `DeviceError` naming the request, never hangs.
 
 from __future__ import annotations
 
+import argparse
+import math
 import socket
 import time
 from typing import Any, Protocol
@@ -44,6 +46,17 @@ from mcheck.trace.profile import load_profile
 from mcheck.trace.record import PROFILE_CODES, RecordError, pack_event, unpack_event
 
 DEFAULT_TIMEOUT = 2.0
+
+
+def seconds(text: str) -> float:
+    """argparse type: a finite, positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds above 0")
+    return value
 # events a driver or hypervisor injects into a device (FLR, resets, doorbells)
 INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "member_reset", "owner_reset", "pm_begin",
                                                      "pm_end", "doorbell")}
@@ -161,9 +174,10 @@ class EmulatorBackend:
     def _answer(self, what: str, expect: bytes, tag: int | None = None) -> Any:
         """Read frames until the terminal frame of one request; device events go to the event list."""
         tag = self.tag if tag is None else tag
+        deadline = time.monotonic() + self.timeout     # per request, not per byte (docs/device-protocol.md)
         while True:
             try:
-                got = self.reader.read()
+                got = self.reader.read(deadline)
             except TimeoutError:
                 raise DeviceError(f"device did not answer {what} within {self.timeout:g} s") from None
             except ProtocolError as exc:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, open_backend
+from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, open_backend, seconds
 from mcheck.device.runner import INJECTED, Judge, Outcome, run_test
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("conform", help="run a conformance suite against a device")
     c.add_argument("suite", metavar="SUITE", help="directory written by gen-tests")
     c.add_argument("--backend", required=True, metavar="B", help="emulator:unix:PATH | emulator:tcp:HOST:PORT | model")
-    c.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S", help="seconds per request (default 2)")
+    c.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S", help="seconds per request (default 2)")
     c.add_argument("--only", metavar="NAME", action="append", help="run only these tests (repeatable)")
     c.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import struct
 from typing import Any
 
@@ -86,12 +87,18 @@ class FrameReader:
                 return ftype, body
         return None
 
-    def read(self) -> tuple[bytes, bytes] | None:
-        """(type, body), or None at a clean end of stream. socket.timeout propagates."""
+    def read(self, deadline: float | None = None) -> tuple[bytes, bytes] | None:
+        """(type, body), or None at a clean end of stream. socket.timeout propagates. With a
+        `deadline` (time.monotonic()), TimeoutError once it passes, however the bytes trickle in."""
         while True:
             got = self.buffered()
             if got is not None:
                 return got
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("deadline passed")
+                self.sock.settimeout(left)
             chunk = self.sock.recv(65536)
             if not chunk:
                 if self.buf:

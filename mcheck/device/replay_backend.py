@@ -25,7 +25,7 @@ import argparse
 import sys
 from typing import Any
 
-from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, batch_of, open_backend
+from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, batch_of, open_backend, seconds
 from mcheck.errors import InputError
 from mcheck.trace.events import AdminCommand, AdminComplete
 from mcheck.verdict import (
@@ -47,7 +47,7 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", metavar="B", default=None,
                    help="replay the trace to a device: emulator:unix:PATH, emulator:tcp:HOST:PORT, or model "
                         "(the in-process reference); reports where the device differs from the trace")
-    p.add_argument("--device-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+    p.add_argument("--device-timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"seconds the device has for each request (default {DEFAULT_TIMEOUT:g})")
 
 
@@ -180,9 +180,11 @@ def backend_replay(path: str, backend_spec: str, *, model_name: str | None = Non
         violations.append(Violation(property="device-conforms", kind="divergence", clauses=clauses,
                                     message=f"the device's exchange, replayed against the model: {message}",
                                     witness=Witness(initial={}, steps=[]), event_index=n))
+    # the table never shows a property holding next to a violation of it: a device error is
+    # the device-matches-trace property's too
     props = [
         PropertyVerdict(name="device-matches-trace", kind="device", clauses=sorted({c for v in differs for c in v.clauses}),
-                        verdict=VIOLATED if differs else HOLDS,
+                        verdict=VIOLATED if differs else (ERROR if error else HOLDS),
                         description="the device answers every command as the trace recorded"),
         PropertyVerdict(name="device-conforms", kind="divergence", clauses=verdict[1] if verdict else [],
                         verdict=VIOLATED if verdict else HOLDS,
@@ -212,6 +214,10 @@ def run_backend_replay(args: argparse.Namespace) -> int:
                             profile=getattr(args, "profile", None),
                             timeout=getattr(args, "device_timeout", DEFAULT_TIMEOUT))
     emit_outputs(args, result, args.trace)
-    print(f"verdict: {result.verdict.upper()}" if getattr(args, "quiet", False) else render(result))
+    if getattr(args, "quiet", False):
+        reasons = [v.message for v in result.violations if v.kind == "device-error"]
+        print(f"verdict: {result.verdict.upper()}" + (f" ({reasons[0]})" if reasons else ""))
+    else:
+        print(render(result))
     sys.stdout.flush()
     return result.exit_code
