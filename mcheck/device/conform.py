@@ -13,7 +13,7 @@ from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, open_backend, se
 from mcheck.device.runner import INJECTED, Judge, Outcome, run_test
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
-from mcheck.model.registry import load_model
+from mcheck.model.registry import BUILTIN, load_model
 from mcheck.report.outputs import add_output_arguments, emit_outputs
 from mcheck.trace.codec import Codec
 from mcheck.trace.io import read_trace
@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S", help="seconds per request (default 2)")
     c.add_argument("--only", metavar="NAME", action="append", help="run only these tests (repeatable)")
     c.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
+    c.add_argument("--model", metavar="FILE", default=None,
+                   help="judge with this model file instead of the suite's model (needed when the suite names a "
+                        "model that is not built in: model files are Python code, a suite never loads one)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     c.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md: per-clause "
                                                    "results under coverage.clause_results); '-' for stdout")
@@ -77,7 +80,10 @@ def run_gen(args: argparse.Namespace) -> int:
     return 0 if cov["action_instances_covered"] == cov["action_instances_reachable"] else 1
 
 
-def load_suite(path: str) -> tuple[dict[str, Any], Path]:
+def load_suite(path: str, model_file: str | None = None) -> tuple[dict[str, Any], Path]:
+    """A suite is data: its `model` must be a built-in model unless the user names the model
+    file on the command line (`model_file`: model files are Python code, and a suite from
+    elsewhere must not run any), and every test file must lie inside the suite directory."""
     root = Path(path)
     manifest = root / "suite.json" if root.is_dir() else root
     try:
@@ -88,18 +94,34 @@ def load_suite(path: str) -> tuple[dict[str, Any], Path]:
         raise InputError(f"{manifest}: not JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("mcheck_suite") != 1:
         raise InputError(f"{manifest}: not an mcheck suite (mcheck_suite: 1)")
+    named = data.get("model")
+    if not isinstance(named, str):
+        raise InputError(f"{manifest}: field model must be a model name")
+    if model_file is not None:
+        data = {**data, "model": model_file}
+    elif named not in BUILTIN:
+        raise InputError(f"{manifest}: model {named!r} is not a built-in model; a suite does not load code: "
+                         "pass the model file yourself with --model FILE if you trust it")
+    base = manifest.parent.resolve()
+    tests = data.get("tests")
+    if not isinstance(tests, list):
+        raise InputError(f"{manifest}: field tests must be a list")
+    for i, t in enumerate(tests):
+        f = t.get("file") if isinstance(t, dict) else None
+        if not isinstance(f, str) or not (base / f).resolve().is_relative_to(base):
+            raise InputError(f"{manifest}: tests[{i}].file {f!r} must be a path inside the suite directory")
     return data, manifest.parent
 
 
-_LOADED: dict[tuple[str, float], tuple] = {}
+_LOADED: dict[tuple[str, float, str | None], tuple] = {}
 
 
-def _loaded(suite_dir: str) -> tuple[dict[str, Any], Path, Judge, dict[str, list[Any]]]:
+def _loaded(suite_dir: str, model_file: str | None = None) -> tuple[dict[str, Any], Path, Judge, dict[str, list[Any]]]:
     """The suite, its model judge and its parsed tests, kept per process (a kill matrix runs one
     suite many times)."""
     from mcheck.device.gen import adapter_for
-    data, root = load_suite(suite_dir)
-    key = (str(root.resolve()), (root / "suite.json").stat().st_mtime)
+    data, root = load_suite(suite_dir, model_file)
+    key = (str(root.resolve()), (root / "suite.json").stat().st_mtime, model_file)
     if key not in _LOADED:
         model = load_model(data["model"], data.get("judge_params", data["params"]))
         judge = Judge(model, adapter_for(model), Codec(load_profile(data["profile"])))
@@ -137,13 +159,13 @@ def exercised_clauses(judge: Judge, events: list[Any]) -> list[str]:
 
 
 def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIMEOUT, only: list[str] | None = None,
-              progress: Any = None, fail_fast: bool = False,
-              readings: bool | list[str] = False) -> tuple[Result, list[Outcome], dict[str, Any]]:
+              progress: Any = None, fail_fast: bool = False, readings: bool | list[str] = False,
+              model_file: str | None = None) -> tuple[Result, list[Outcome], dict[str, Any]]:
     """Run the suite's tests (or `only` these) against the backend. The result's coverage
     carries per-clause results (`clause_results`) and, with `readings`, which reading of
     each open question the device followed (`readings`: True for every open parameter, or a
     list of parameter names; see detect_readings)."""
-    data, root, judge, cache = _loaded(suite_dir)
+    data, root, judge, cache = _loaded(suite_dir, model_file)
     tests = [t for t in data["tests"] if not only or t["name"] in only]
     if only and len(tests) != len(set(only)):
         missing = sorted(set(only) - {t["name"] for t in tests})
@@ -400,7 +422,7 @@ def render_conform(result: Result, outcomes: list[Outcome], quiet: bool) -> str:
 def run_conform(args: argparse.Namespace) -> int:
     from mcheck.report.json_out import write_result
     result, outcomes, _data = run_suite(args.suite, args.backend, timeout=args.timeout, only=args.only,
-                                         fail_fast=args.fail_fast, readings=args.readings)
+                                         fail_fast=args.fail_fast, readings=args.readings, model_file=args.model)
     if args.json:
         write_result(result, args.json)
     emit_outputs(args, result, None)
