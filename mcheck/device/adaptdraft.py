@@ -6,32 +6,67 @@ memory (`paired`). Suites are generated from the draft's example flow (`flow=dra
 small graph) and judged against the model with `flow=free` (any hypervisor command at any
 time): a device must behave whatever the hypervisor does, and the held-command probes
 during an FLR are commands the example flow would not send.
+
+Wire fields the model leaves out come from this adapter's configuration: one recorded
+range at address 0 of 4 KiB pages over the data pages and the used-ring page
+(`range_len = range_pages * 4096`), an undefined mode value 0x7F for the model's
+`UNKNOWN`. A context write is split the way the model's `part` / `last` say: a first
+chunk that is not the last carries the context's first part (features, driver features,
+status, config), a last chunk carries the rest (the whole context when it is also the
+first), and a chunk that is neither first nor last carries no bytes. The chunks of a
+context read are the device's choice (`OBSERVED_ANSWERS`): each is judged by where its
+`remaining_ctx_size` places it in the whole context (`check_answer`), and the replay judges
+where the stream ends.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mcheck.device.draftv1 import FIELD_LENGTHS, MODES, PAGE, context_bytes
-from mcheck.trace.codec import Codec
+from mcheck.device.draftv1 import (
+    FIELD_LENGTHS,
+    LOG2_MAX_PAGES,
+    MAX_RANGES,
+    MODES,
+    OPTIONS,
+    PAGE,
+    PAGE_SIZE_MASK,
+    context_bytes,
+    head_size,
+    pending_bytes,
+    report_field,
+    report_form,
+    report_value,
+)
+from mcheck.trace.codec import Codec, CodecError
 
 PROFILE = "draft-v1"
 NEEDS_STATE = True
 HOLD_CLAUSES = ["DRAFT-FLR-2", "D-DP-17", "D-DP-18"]
 FAULT_CLAUSES = ["DRAFT-FLR-1", "D-DP-22"]
-LOOSE_BODY = {"LIST_QUERY"}
-# the draft model gives one answer per command and state: the expected bytes are the answer
-# (contexts and write reports carry more than the replay's observation sees)
+LOOSE_BODY = {"LIST_QUERY", "WR_CAPS_QUERY"}     # the device's own capabilities: not compared
+# the draft model gives one answer per command and state: the expected bytes are the answer,
+# except where the device chooses (OBSERVED_ANSWERS, judged by check_answer)
 EXACT_ANSWERS = True
+OBSERVED_ANSWERS = {"DEV_CTX_READ"}
+# the smallest DEV_CTX_READ chunk the suite is made for: a read that ends the context is sent
+# as ceil(context / CTX_CHUNK) commands (a device with larger chunks answers the rest empty)
+CTX_CHUNK = 32
+WRITE_SPLIT = head_size() + 7   # where a context written in parts is cut: 7 bytes into the first VQ_SPLIT entry
+UNDEFINED_MODE = 0x7F       # a DEV_MODE_SET mode value no profile mode has (the model's UNKNOWN)
+RANGE_ADDR = 0
+PAGE_SIZE = PAGE
 # the per-member variables a fault point tells apart (gen.fault_points): the migration
-# protocol's position (modes, phase, fault, record) and the queue and page state it moves
-MEMBER_VARS = ("mode", "ph", "fault", "rec", "status", "posted", "taken", "dirty", "stale", "used_idx", "last_avail", "gused")
+# protocol's position (modes, phase, fault, record, context cursors) and the queue and page state it moves
+MEMBER_VARS = ("mode", "ph", "fault", "rec", "status", "posted", "taken", "dirty", "stale", "used_idx", "last_avail",
+               "gused", "rd", "wr")
 HIDDEN = ("doorbell", "driver_init", "driver_cfg_write", "reset_end")
 INTERNAL = {"consume": "fetch", "dma_write": "dma", "complete": "complete", "device_cfg_change": "config"}
 FAULTS = ("flr", "reset")
 SETTLE = ("switchover",)
-WORK_ACTIONS = {"init": ("guest_init",), "cfgwrite": ("guest_cfg_write",), "fetch": ("consume",), "dma": ("dma_write",),
-                "complete": ("complete",), "config": ("device_cfg_change",), "post": ()}
+WORK_ACTIONS = {"init": ("guest_init",), "cfgwrite": ("guest_cfg_write",), "peer": ("peer_access",),
+                "fetch": ("consume",), "dma": ("dma_write",), "complete": ("complete",),
+                "config": ("device_cfg_change",), "post": ()}
 
 
 def judge_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -39,65 +74,129 @@ def judge_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def device_config(params: dict[str, Any]) -> dict[str, Any]:
-    return {"members": 2 * params["members"], "queues": params["queues"], "pages": params["pages"],
-            "paired": True, "initialised": "odd"}
+    """The emulator's power_on configuration: two wire members per pair, and the model's
+    readings of the draft's open points."""
+    out = {"members": 2 * params["members"], "queues": params["queues"], "pages": params["pages"],
+           "paired": True, "initialised": "odd"}
+    out.update({k: params[k] for k in OPTIONS if k in params})
+    return out
 
 
 def wire(m: int, side: str) -> int:
     return 2 * m - 1 if side == "src" else 2 * m
 
 
+def range_pages(pages: int) -> int:
+    """Pages of the recorded range: the data pages and the used-ring page."""
+    return pages + 1
+
+
+def _queues(state: dict[str, Any], prefix: str, key: str, queues: int) -> list[dict[str, Any]]:
+    return [{"q": q, "enabled": state[f"{prefix}q_en[{key}][{q}]"], "addr": state[f"{prefix}q_addr[{key}][{q}]"],
+             "last_avail": state[f"{prefix}last_avail[{key}][{q}]"], "used_idx": state[f"{prefix}used_idx[{key}][{q}]"]}
+            for q in range(queues)]
+
+
 def _ctx(codec: Codec, state: dict[str, Any], m: int, queues: int, pages: int) -> bytes:
+    """The context the hypervisor transfers (what it read from the source: x_*)."""
     return context_bytes(codec, feat=state[f"x_feat[{m}]"], status=0x0F if state[f"x_status[{m}]"] == "DRIVER_OK" else 0,
-                         cfg=state[f"x_cfg[{m}]"], pages=pages,
-                         queues=[{"q": q, "enabled": state[f"x_q_en[{m}][{q}]"], "addr": state[f"x_q_addr[{m}][{q}]"],
-                                  "last_avail": state[f"x_last_avail[{m}][{q}]"], "used_idx": state[f"x_used_idx[{m}][{q}]"]}
-                                 for q in range(queues)])
+                         cfg=state[f"x_cfg[{m}]"], pages=pages, queues=_queues(state, "x_", str(m), queues))
 
 
-def _pages(act: Any) -> int:
-    return act.event.get("range_len", PAGE) // PAGE if act.event else 1
+def _device_ctx(codec: Codec, state: dict[str, Any], m: int, side: str, queues: int, pages: int) -> bytes:
+    """The context one side's device holds now (what a read stream concatenates to)."""
+    key = f"{m}][{side}"
+    return context_bytes(codec, feat=state[f"feat[{key}]"], status=0x0F if state[f"status[{key}]"] == "DRIVER_OK" else 0,
+                         cfg=state[f"cfg[{key}]"], pages=pages, queues=_queues(state, "", key, queues))
+
+
+def _write_chunk(ctx: bytes, part: str, last: bool) -> bytes:
+    """The bytes of one DEV_CTX_WRITE chunk: a first chunk that is not the last ends inside
+    the first VQ_SPLIT entry's header (WRITE_SPLIT), so the next one begins in mid-entry: with
+    no stream open it continues none (an orphan, DRAFT-CTX-5)."""
+    if part == "first":
+        return ctx if last else ctx[:WRITE_SPLIT]
+    return ctx[WRITE_SPLIT:] if last else b""
 
 
 def command_fields(codec: Codec, act: Any, state: dict[str, Any] | None, queues: int, pages: int) -> dict[str, Any]:
     ev, p = act.event, act.params
     name = ev["cmd"]
     if name == "DEV_MODE_SET":
-        return {"mode": MODES[ev["mode"]]}
+        return {"mode": MODES.get(ev["mode"], UNDEFINED_MODE)}
     if name == "DEV_CTX_SIZE_GET":
         return {"freeze_mode": ev["freeze_mode"]}
     if name == "DEV_CTX_WRITE":
-        return {"context": _ctx(codec, state, p["m"], queues, pages) if state else b""}
+        ctx = _ctx(codec, state, p["m"], queues, pages) if state else b""
+        return {"context": _write_chunk(ctx, ev.get("part", p.get("part", "first")), ev.get("last", p.get("last", True)))}
     if name == "WR_START":
-        return {"page_size": ev["page_size"], "mode": 0, "range_addr": ev["range_addr"], "range_len": ev["range_len"]}
+        return {"page_size": PAGE_SIZE, "mode": 0, "range_addr": RANGE_ADDR,
+                "range_len": ev.get("range_pages", range_pages(pages)) * PAGE_SIZE}
     if name == "WR_STOP":
-        return {"range_addr": ev["range_addr"]}
+        return {"range_addr": RANGE_ADDR}
     if name == "WR_REPORT":
-        return {"range_addr": ev["range_addr"], "range_len": ev["range_len"]}
+        return {"range_addr": RANGE_ADDR, "range_len": ev.get("range_pages", range_pages(pages)) * PAGE_SIZE}
     return {}
 
 
-def result_fields(codec: Codec, ev: dict[str, Any], state: dict[str, Any] | None, m: int, queues: int, pages: int) -> dict[str, Any]:
+def result_fields(codec: Codec, ev: dict[str, Any], state: dict[str, Any] | None, m: int, queues: int,
+                  pages: int) -> dict[str, Any]:
     name = ev["cmd"]
     if ev["status"] != "OK":
         return {}
+    form = report_form(codec.profile)
     if name == "DEV_MODE_GET":
         return {"mode": MODES[ev["mode"]]}
     if name == "DEV_CTX_SIZE_GET":
-        return {"size": len(_ctx(codec, state, m, queues, pages)) if state else ev["size"]}
+        return {"size": len(context_bytes(codec, feat=False, status=0, cfg=0, pages=pages,
+                                          queues=[{"q": q, "enabled": False, "addr": False, "last_avail": 0,
+                                                   "used_idx": 0} for q in range(queues)]))}
     if name == "DEV_CTX_READ":
-        ctx = _ctx(codec, state, m, queues, pages) if state else b""
-        return {"size": len(ctx), "remaining_ctx_size": 0, "context": ctx}
+        # the device chooses its chunks: the example answer is the whole context the stream
+        # concatenates to (remaining 0 when the model's chunk ends it, else the whole size)
+        if ev.get("empty"):
+            return {"size": 0, "remaining_ctx_size": 0, "context": b""}
+        ctx = _device_ctx(codec, state, m, ev.get("side", "src"), queues, pages) if state else b""
+        return {"size": len(ctx), "remaining_ctx_size": 0 if ev.get("last", True) else len(ctx), "context": ctx}
     if name == "DEV_CTX_FIELDS_QUERY":
         return {"fields": [{"type": n, "length": FIELD_LENGTHS[n]} for n in ev["fields"].split(",")]}
     if name == "WR_CAPS_QUERY":
-        return {"max_ranges": ev["max_ranges"], "page_size_mask": ev["page_size_mask"], "log2_max_pages": ev["log2_max_pages"]}
+        return {"max_ranges": MAX_RANGES, "page_size_mask": PAGE_SIZE_MASK, "log2_max_pages": LOG2_MAX_PAGES}
+    n = ev.get("range_pages", range_pages(pages))
     if name == "WR_PENDING":
-        return {"pending_bytes": ev["pending_bytes"]}
+        recorded = ev["pending_pages"] if "pending_pages" in ev else int(bool(ev.get("pending_any")))
+        return {"pending_bytes": pending_bytes(form, [(range_pages(pages), recorded)])}
     if name == "WR_REPORT":
-        n = ev["range_len"] // PAGE
-        return {"bitmap": ev["bitmap"].to_bytes((n + 7) // 8, "little")}
+        bits = [i for i in range(n) if ev["bitmap"] >> i & 1]
+        return {report_field(codec.profile): report_value(form, bits, n, RANGE_ADDR, PAGE_SIZE)}
     return {}
+
+
+def check_answer(codec: Codec, readable: bytes, got: bytes, want: bytes) -> str | None:
+    """An answer the device shapes itself (OBSERVED_ANSWERS), against the example answer: the
+    same status (the runner compares it); a DEV_CTX_READ chunk must be the bytes of the whole context (the example's)
+    at the place its `remaining_ctx_size` puts it. None if it is fine, else what is wrong."""
+    try:
+        res = codec.decode_result("DEV_CTX_READ", got)
+        exp = codec.decode_result("DEV_CTX_READ", want)
+    except CodecError as exc:
+        return f"the answer does not decode ({exc})"
+    if res.status != 0:
+        return None
+    chunk = bytes(res.fields.get("context", b""))
+    size, remaining = res.fields.get("size", 0), res.fields.get("remaining_ctx_size", 0)
+    whole = bytes(exp.fields.get("context", b""))
+    if size != len(chunk):
+        return f"the chunk says size {size} but carries {len(chunk)} bytes"
+    start = len(whole) - remaining - size
+    if start < 0 or remaining < 0:
+        return (f"a chunk of {size} bytes with {remaining} remaining does not fit the {len(whole)}-byte context "
+                f"(DEV_CTX_SIZE_GET)")
+    if chunk != whole[start : start + size]:
+        at = next(i for i, (a, b) in enumerate(zip(chunk, whole[start:])) if a != b)
+        return (f"the chunk at context offset {start} ({size} bytes, {remaining} remaining) differs from the "
+                f"context at byte {start + at}: {chunk[at:at + 8].hex()} vs {whole[start + at:start + at + 8].hex()}")
+    return None
 
 
 def steps_of(codec: Codec, act: Any, queues: int, after: dict[str, Any] | None = None, pages: int = 2) -> list[tuple]:
@@ -106,25 +205,34 @@ def steps_of(codec: Codec, act: Any, queues: int, after: dict[str, Any] | None =
     if ev is not None and ev["kind"] == "admin":
         w = wire(p["m"], ev.get("side", "src"))
         readable = codec.encode_command(ev["cmd"], "SRIOV", w, command_fields(codec, act, after, queues, pages))
-        writable = codec.encode_result(ev["cmd"], ev["status"], "OK",
-                                       result_fields(codec, ev, after, p["m"], queues, pages))
-        return [("admin", readable, writable)]
+        fields = result_fields(codec, ev, after, p["m"], queues, pages)
+        writable = codec.encode_result(ev["cmd"], ev["status"], "OK", fields)
+        steps = [("admin", readable, writable)]
+        if ev["cmd"] == "DEV_CTX_READ" and ev["status"] == "OK" and ev.get("last") and not ev.get("empty"):
+            # the chunk that ends the context: read until the device's stream ends, wherever
+            # it is (a read after the end is empty), so the whole context has been read; each
+            # answer is judged by where it falls in the whole context (check_answer)
+            steps += [("admin", readable, writable)] * (-(-len(fields["context"]) // CTX_CHUNK) - 1)
+        return steps
     m = p.get("m", 1)
     if name == "guest_post":
         return [("work", "post", wire(m, p["d"]), p["q"]), ("inject", "doorbell", wire(m, p["d"]), p["q"])]
     if name == "guest_cfg_write":
         return [("work", "cfgwrite", wire(m, p["d"]), 0)]
+    if name == "peer_access":
+        return [("work", "peer", wire(m, p["d"]), 0)]
     if name == "guest_init":
         return [("work", "init", wire(m, p["d"]), 0)]
     if name in INTERNAL:
         arg = p["p"] if name == "dma_write" else p.get("q", 0)
         return [("work", INTERNAL[name], wire(m, p["d"]), arg)]
     if name == "fault_begin":
-        return [("inject", "flr_begin" if p["kind"] == "flr" else "member_reset", wire(m, "src"), 0)]
+        return [("inject", "flr_begin" if p["kind"] == "flr" else "member_reset", wire(m, p.get("d", "src")), 0)]
     if name == "fault_end":
-        steps = [("inject", "flr_end", wire(m, "src"), 0)] if p["kind"] == "flr" else []
-        return steps + [("work", "hv_reset", wire(m, "dst"), 0)]   # the hypervisor restarts with a clean destination
-    return []      # switchover, device_cfg_latch: no driver input
+        # a member reset completes at once on the wire; the hypervisor's reaction (writing the
+        # destination again, restarting after a visible FLR) is its own later commands
+        return [("inject", "flr_end", wire(m, p.get("d", "src")), 0)] if p["kind"] == "flr" else []
+    return []      # switchover, cancel, device_cfg_latch: no driver input
 
 
 def result_bytes(codec: Codec, ev: dict[str, Any], queues: int, after: dict[str, Any] | None = None, pages: int = 2) -> bytes:
@@ -167,19 +275,167 @@ def fault_plan(b: Any, x: int, m: int, kind: str):
     if a_begin is None:
         return None
     codec = b.codec
+    side = b.model.actions[a_begin].params.get("d", "src")
 
     def plan(t: Any) -> None:
-        b.take(t, a_begin, b.steps[a_begin](x))
         y = b.steps[a_begin](x)
-        if kind == "flr":
-            # a DEV_MODE_SET(ACTIVE) on the source during the FLR: held, then answered OK (a no-op)
-            w = wire(m, "src")
-            b.hold(t, a_begin, codec.encode_command("DEV_MODE_SET", "SRIOV", w, {"mode": MODES["ACTIVE"]}), tag=1)
-            t.holds = True
-        a_end = b.find(y, "fault_end", m=m, kind=kind)
+        b.take(t, a_begin, y)
+        a_end = b.find(y, "fault_end", m=m, d=side, kind=kind)
         y2 = b.steps[a_end](y)
+        if kind == "flr":
+            # a DEV_MODE_SET during the FLR, held and answered once it ends: to the mode the
+            # member has after it (a self-loop, which always succeeds and changes nothing)
+            mode = b.model.decode_state(b.layout.unpack(y2))[f"mode[{m}][{side}]"]
+            w = wire(m, side)
+            b.hold(t, a_begin, codec.encode_command("DEV_MODE_SET", "SRIOV", w, {"mode": MODES[mode]}), tag=1)
+            t.holds = True
         b.take(t, a_end, y2)
         if kind == "flr":
             b.complete_raw(t, 1, codec.encode_result("DEV_MODE_SET", "OK", "OK", {}), list(HOLD_CLAUSES))
         b.probe(t, y2)
     return plan
+
+
+# ---------------------------------------------------------------- targeted tests
+#
+# The suite's walk follows the draft's example flow, which never sends what a device must
+# refuse (an orphan chunk, an undefined mode, a resume of a half-written context) and never
+# touches a frozen member; these tests send them from power-on, built on the model the
+# suite is judged by (flow=free).
+
+
+class _Script:
+    """One targeted test: model actions taken one after the other from the initial state."""
+
+    def __init__(self, b: Any, name: str, x: int) -> None:
+        self.b, self.x = b, x
+        self.t = b.new(name, "targeted")
+
+    def take(self, name: str, status: str | None = None, **params: Any) -> None:
+        b = self.b
+        for a in b.by_name.get(name, ()):
+            act = b.model.actions[a]
+            if not params.items() <= act.params.items():
+                continue
+            if status is not None and (act.event is None or act.event.get("status") != status):
+                continue
+            y = b.steps[a](self.x)
+            if y is not None:
+                b.take(self.t, a, y)
+                self.x = y
+                return
+        raise ValueError(f"targeted test {self.t.name}: {name}({params}) {status or ''} is not enabled")
+
+    def mode(self, m: int, d: str, target: str) -> None:
+        """DEV_MODE_SET from whatever mode the member is in (via STOP where P-TRANS needs it)."""
+        state = self.b.model.decode_state(self.b.layout.unpack(self.x))
+        frm = state[f"mode[{m}][{d}]"]
+        if frm == target:
+            return
+        if self.b.model.params.as_dict().get("transitions") == "via-stop" and {frm, target} == {"ACTIVE", "FREEZE"}:
+            self.take("dev_mode_set", "OK", m=m, d=d, frm=frm, target="STOP")
+            frm = "STOP"
+        self.take("dev_mode_set", "OK", m=m, d=d, frm=frm, target=target)
+
+    def record(self, m: int) -> None:
+        """WR_REPORT, then WR_PENDING, with what the model has recorded now."""
+        state = self.b.model.decode_state(self.b.layout.unpack(self.x))
+        pages = [int(k.split("[")[2][:-1]) for k, v in state.items() if k.startswith(f"dirty[{m}]") and v]
+        self.take("wr_report", m=m, bitmap=sum(1 << p for p in pages))
+        self.take("wr_pending", m=m, n=0)
+
+    def fault(self, m: int, d: str, kind: str) -> None:
+        self.take("fault_begin", m=m, d=d, kind=kind)
+        self.take("fault_end", m=m, d=d, kind=kind)
+
+
+def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
+    from mcheck.device.gen import Builder
+    from mcheck.model.registry import load_model
+    free = load_model(model.name, judge_params(params))
+    b = Builder(free, __import__(__name__, fromlist=["x"]))
+    x0 = b.layout.pack(free.initial[0])
+    faults = free.params.as_dict().get("faults", 1)
+    tests = []
+
+    # DRAFT-CTX-5: a chunk that continues no stream is EINVAL and changes nothing
+    s = _Script(b, "orphan-chunks", x0)
+    s.mode(1, "dst", "FREEZE")
+    s.take("dev_ctx_write_orphan", m=1, d="dst", last=True)          # no stream was ever opened
+    s.take("dev_ctx_write", "OK", m=1, d="dst", frm="FREEZE", part="first", last=False)
+    s.take("dev_ctx_discard", m=1, d="dst")
+    s.take("dev_ctx_write_orphan", m=1, d="dst", last=True)          # the stream was discarded
+    s.take("dev_ctx_write", "OK", m=1, d="dst", frm="FREEZE", part="first", last=True)
+    s.take("dev_ctx_write_orphan", m=1, d="dst", last=True)          # the stream is complete
+    tests.append(s.t)
+    if faults:      # on whichever side the judging model lets a fault hit
+        side = next((d for d in ("dst", "src") if b.find(x0, "fault_begin", m=1, d=d, kind="flr") is not None), None)
+        if side is not None:
+            s = _Script(b, "orphan-after-flr", x0)
+            s.mode(1, side, "FREEZE")
+            s.take("dev_ctx_write", "OK", m=1, d=side, frm="FREEZE", part="first", last=False)
+            s.fault(1, side, "flr")
+            s.mode(1, side, "FREEZE")
+            s.take("dev_ctx_write_orphan", m=1, d=side, last=True)      # an FLR dropped the stream
+            tests.append(s.t)
+
+    # DRAFT-CTX-6: no resume of a half-written context
+    s = _Script(b, "resume-partial-context", x0)
+    s.mode(1, "dst", "FREEZE")
+    s.take("dev_ctx_write", "OK", m=1, d="dst", frm="FREEZE", part="first", last=False)
+    s.take("dev_mode_set_partial", m=1, d="dst", target="ACTIVE")
+    s.take("dev_mode_set_partial", m=1, d="dst", target="STOP")
+    s.take("dev_mode_get", m=1, d="dst", mode="FREEZE")
+    s.take("dev_ctx_write", "OK", m=1, d="dst", frm="FREEZE", part="next", last=True)
+    s.mode(1, "dst", "ACTIVE")
+    tests.append(s.t)
+
+    # DRAFT-MODE-3: a mode value the profile does not define is EINVAL, no side effect
+    s = _Script(b, "unknown-mode", x0)
+    for frm in ("ACTIVE", "STOP", "FREEZE"):
+        s.mode(1, "src", frm)
+        s.take("dev_mode_set", m=1, d="src", frm=frm, target="UNKNOWN")
+        s.take("dev_mode_get", m=1, d="src", mode=frm)
+    tests.append(s.t)
+
+    # DRAFT-FRZ-1, DRAFT-MODE-4: accesses reach a frozen member and change nothing
+    s = _Script(b, "frozen-access", x0)
+    s.take("peer_access", m=1, d="src")
+    s.mode(1, "src", "STOP")
+    s.take("guest_cfg_write", m=1, d="src")
+    s.mode(1, "src", "FREEZE")
+    for access in ("peer_access", "guest_cfg_write"):     # each, then the whole context read
+        s.take(access, m=1, d="src")
+        s.take("dev_ctx_read", "OK", m=1, d="src", frm="FREEZE", last=False)
+        s.take("dev_ctx_read", "OK", m=1, d="src", frm="FREEZE", last=True)
+        s.take("dev_ctx_discard", m=1, d="src")
+    tests.append(s.t)
+
+    # DRAFT-FLOW-3, DRAFT-WR-1: WR_STOP turns recording off (a cancel leaves nothing recording)
+    s = _Script(b, "wr-stop", x0)
+    s.take("wr_start", m=1)
+    s.take("guest_post", m=1, d="src", q=0)
+    s.take("consume", m=1, d="src", q=0)
+    s.take("wr_stop", m=1)
+    s.take("dma_write", m=1, d="src", p=0)
+    s.take("complete", m=1, d="src", q=0)
+    s.record(1)         # only what was recorded before the stop
+    tests.append(s.t)
+
+    if faults:
+        # DRAFT-FLR-1 (P-FLR): the mode and write recording after an FLR of a stopped, recording source
+        s = _Script(b, "flr-keeps", x0)
+        s.take("wr_start", m=1)
+        s.take("guest_post", m=1, d="src", q=0)
+        s.take("consume", m=1, d="src", q=0)
+        s.take("dma_write", m=1, d="src", p=0)
+        s.take("complete", m=1, d="src", q=0)
+        s.mode(1, "src", "STOP")
+        s.fault(1, "src", "flr")
+        state = free.decode_state(b.layout.unpack(s.x))
+        s.take("dev_mode_get", m=1, d="src", mode=state["mode[1][src]"])
+        n = sum(1 for k, v in state.items() if k.startswith("dirty[1]") and v)
+        s.take("wr_pending", m=1, n=n)
+        s.record(1)
+        tests.append(s.t)
+    return tests

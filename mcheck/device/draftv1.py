@@ -45,7 +45,7 @@ BUGS = frozenset({
     "write-while-frozen", "notify-while-stopped", "unreported-write", "unreported-ring-write",
     "context-changes-while-frozen", "frozen-accepts-access", "ctx-write-while-active", "ctx-missing-used-idx",
     "orphan-chunk-accepted", "resume-partial-context", "unknown-mode-accepted", "report-not-cleared",
-    "report-drops-concurrent-write", "flr-wrong-mode", "flr-clears-record", "flr-answers-early",
+    "report-drops-concurrent-write", "flr-wrong-mode", "flr-clears-record", "flr-answers-early", "wr-stop-ignored",
 })
 # the readings the emulator can take (option -> its values, the default first)
 OPTIONS: dict[str, tuple[str, ...]] = {
@@ -388,7 +388,7 @@ class DraftV1Device:
             return self._wr_start(member, f)
         if name == "WR_STOP":
             r = member.ranges.get(f.get("range_addr", 0))
-            if r is not None:         # stopping a range that does not record is a no-op
+            if r is not None and not self.bug("wr-stop-ignored"):   # a range that does not record: a no-op
                 r.active = False
             return {}
         if name == "WR_PENDING":
@@ -418,13 +418,14 @@ class DraftV1Device:
     # ------------------------------------------------------------------ context write
 
     def _write_chunk(self, member: Member, chunk: bytes) -> None:
-        """One DEV_CTX_WRITE chunk (DRAFT-CTX-5): it opens a stream when it begins with the
-        context's first entry and no stream is open (or the last one is complete), else it
+        """One DEV_CTX_WRITE chunk (DRAFT-CTX-5): it opens a stream when it begins with a
+        context entry (the header of a type the profile defines, reserved zero) and no stream
+        is open (or the last one is complete), else it
         continues the open stream; entries are loaded as they complete (an entry may be
         split across chunks), and the stream is complete once every field has arrived. A
         chunk that continues no stream, or does not parse, is EINVAL and changes nothing."""
-        features = self.codec.profile.context_numbers["FEATURES"]
-        starts = len(chunk) >= 2 and int.from_bytes(chunk[:2], "little") == features
+        starts = (len(chunk) >= 2 and int.from_bytes(chunk[:2], "little") in self.codec.profile.context
+                  and (len(chunk) < 4 or chunk[2:4] == b"\0\0"))
         if member.wr == "partial":
             buf, seen = member.wr_buf + chunk, set(member.wr_seen)
         elif starts:

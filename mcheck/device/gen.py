@@ -398,8 +398,10 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
                     epoch += 1            # the device may keep what the model forgot: probe again
                 b.adapter.observe_state(b, t, states[v])
         tests.append(t)
-    if replayed and hasattr(adapter, "class_tests"):
-        tests += adapter.class_tests(model, params)
+    if hasattr(adapter, "class_tests"):      # targeted tests (virtio-1.4 enabled-set classes, draft-v1 refusals)
+        targeted = adapter.class_tests(model, params)
+        # draft-v1: right after the first walk, so a --fail-fast run reaches them early
+        tests = tests + targeted if replayed else tests[:1] + targeted + tests[1:]
     if faults:
         # the first fault tests that hold a command go right after the first walk, so a
         # --fail-fast run finds a device that answers during an FLR early

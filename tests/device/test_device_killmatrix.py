@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcheck.device.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row
+from mcheck.device.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row, start_emulator, stop_emulator
 
 # the clause the first failure of each class that escaped an earlier suite must name (issue:
 # "each caught by a test named after its clause"); the test ids carry it
@@ -16,6 +16,17 @@ ESCAPED = {
     "get-bad-part-length": "D-DP-6", "features-not-optional": "I-DP-8", "parts-missing-notify": "I-DP-8",
     "selected-returns-all": "I-DP-4", "list-query-omits": "D-DP-1", "destroy-other-member": "I-DP-2",
     "set-during-flr": "D-DP-17", "stop-no-used-index": "D-DP-10", "held-out-of-order": "D-AQ-6",
+}
+
+
+# draft-v1 bugs the example-flow walk cannot show (it never sends an orphan chunk, an undefined
+# mode or a resume of a half-written context): the targeted test that catches each, and the
+# clause its failure names
+DRAFT_TARGETED = {
+    "orphan-chunk-accepted": ("orphan-chunks", "DRAFT-CTX-5"),
+    "resume-partial-context": ("resume-partial-context", "DRAFT-CTX-6"),
+    "unknown-mode-accepted": ("unknown-mode", "DRAFT-MODE-3"),
+    "frozen-accepts-access": ("frozen-access", "DRAFT-CTX-1"),
 }
 
 
@@ -93,6 +104,21 @@ def test_bug_is_caught_naming_a_clause(suites, suite14_m2, tmp_path, profile, bu
     assert row.clauses, f"--bug {bug}: failing test {row.test} names no clause ({row.message})"
     if profile == "virtio-1.4" and bug in ESCAPED:
         assert ESCAPED[bug] in row.clauses, f"--bug {bug}: {row.test} names {row.clauses} ({row.message})"
+    if profile == "draft-v1" and bug in DRAFT_TARGETED:
+        test, clause = DRAFT_TARGETED[bug]
+        assert (row.test, clause in row.clauses) == (test, True), f"--bug {bug}: {row.test} {row.clauses} ({row.message})"
+
+
+def test_draft_suite_has_the_targeted_tests_early(suite_draft):
+    """The draft-v1 suite's targeted tests (refusals the example flow never asks for) come
+    right after the first walk and the first held-command fault tests, so --fail-fast reaches
+    them at once."""
+    _, suite = suite_draft
+    names = [t.name for t in suite.tests]
+    targeted = [t.name for t in suite.tests if t.kind == "targeted"]
+    assert {test for test, _ in DRAFT_TARGETED.values()} <= set(targeted)
+    first = names.index(targeted[0])
+    assert first <= 9 and names[first : first + len(targeted)] == targeted
 
 
 def test_correct_emulator_passes_the_targeted_suite_at_two_members(suite14_m2, tmp_path):
@@ -138,3 +164,20 @@ def test_classes_only_suite_needs_no_exploration(suite14_m2):
     _, suite = suite14_m2
     assert suite.coverage["classes_only"] and "states" not in suite.coverage
     assert {t.name for t in suite.tests} >= {"ownership", "sets-g1-bundle"}
+
+
+@pytest.mark.parametrize("chunk", [32, 40, 4096])
+def test_draft_device_chooses_its_context_chunks(suite_draft, tmp_path, chunk):
+    """The chunks of a context read are the device's choice: the correct emulator passes the
+    suite's targeted tests and its first walks and fault tests with any chunk size from
+    adaptdraft.CTX_CHUNK up (each chunk is judged by where it falls in the whole context)."""
+    from mcheck.device.conform import run_suite
+    suite_dir, suite = suite_draft
+    names = [t.name for t in suite.tests][:40] + [t.name for t in suite.tests if t.kind == "targeted"]
+    proc = start_emulator(tmp_path / "c.sock", profile="draft-v1", members=2, extra=["--ctx-chunk", str(chunk)])
+    try:
+        _, outcomes, _ = run_suite(str(suite_dir), f"emulator:unix:{tmp_path / 'c.sock'}", only=names)
+    finally:
+        stop_emulator(proc)
+    bad = [(o.name, o.failures[0].message) for o in outcomes if not o.passed]
+    assert len(outcomes) == len(set(names)) and not bad, bad[:1]

@@ -275,14 +275,13 @@ def test_chunked_write_completes_when_every_field_arrived(dev, split):
 def test_orphan_chunk_is_einval_and_changes_nothing(dev, case):
     ctx = _source_context(dev)
     dev.set_mode(DST, "FREEZE")
-    tail = ctx[head_size():]
+    tail = ctx[60:]                               # begins inside the VQ_SPLIT entry
     if case == "after-discard":
-        assert dev.cmd("DEV_CTX_WRITE", DST, context=ctx[:head_size()])[0] == "OK"
+        assert dev.cmd("DEV_CTX_WRITE", DST, context=ctx[:60])[0] == "OK"
         dev.ok("DEV_CTX_DISCARD", DST)            # drops the partial write: back to the defaults
     elif case == "after-flr":
         assert dev.cmd("DEV_CTX_WRITE", DST, context=ctx[:60])[0] == "OK"
         assert dev.b.inject("flr_begin", DST) and dev.b.inject("flr_end", DST)
-        tail = ctx[60:]
     elif case == "after-complete":
         assert dev.cmd("DEV_CTX_WRITE", DST, context=ctx)[0] == "OK"
     elif case == "not-a-context":
@@ -491,3 +490,28 @@ def test_address_list_report_form(tmp_path, emulator):
         assert d.ok("WR_REPORT", range_addr=0, range_len=(PAGES + 1) * PAGE).get("addresses", []) == []
     finally:
         d.close()
+
+
+def test_a_stream_may_begin_with_any_context_entry(dev):
+    """A chunk that begins with an entry header (a type the profile defines, reserved zero)
+    opens a stream, whatever the entry (the observer's reading of DRAFT-CTX-5); the context
+    is complete once every field has arrived, in any order."""
+    ctx = _source_context(dev)
+    dev.set_mode(DST, "FREEZE")
+    assert dev.cmd("DEV_CTX_WRITE", DST, context=ctx[head_size():])[0] == "OK"     # the VQ_SPLIT entry first
+    assert dev.cmd("DEV_MODE_SET", DST, mode=0)[0] == "EINVAL"
+    assert dev.cmd("DEV_CTX_WRITE", DST, context=ctx[:head_size()])[0] == "OK"
+    assert dev.context(DST) == ctx
+    bad = bytearray(ctx)
+    bad[2] = 1                                                                      # reserved byte set
+    assert dev.cmd("DEV_CTX_WRITE", DST, context=bytes(bad))[0] == "EINVAL"
+
+
+@pytest.mark.parametrize("bug", [None, "wr-stop-ignored"])
+def test_wr_stop_turns_recording_off(device, bug):
+    d = device(bug)
+    d.start()
+    d.ok("WR_STOP", range_addr=0)
+    d.buffer(page=0)
+    assert d.ok("WR_PENDING")["pending_bytes"] == (1 if bug else 0)
+    assert d.report() == (0b101 if bug else 0)
