@@ -375,6 +375,8 @@ def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
             s.mode(1, side, "FREEZE")
             s.take("dev_ctx_write", "OK", m=1, d=side, frm="FREEZE", part="first", last=False)
             s.fault(1, side, "flr")
+            state = free.decode_state(b.layout.unpack(s.x))
+            s.take("dev_mode_get", m=1, d=side, mode=state[f"mode[1][{side}]"])    # P-FLR flr_mode
             s.mode(1, side, "FREEZE")
             s.take("dev_ctx_write_orphan", m=1, d=side, last=True)      # an FLR dropped the stream
             tests.append(s.t)
