@@ -515,3 +515,16 @@ def test_wr_stop_turns_recording_off(device, bug):
     d.buffer(page=0)
     assert d.ok("WR_PENDING")["pending_bytes"] == (1 if bug else 0)
     assert d.report() == (0b101 if bug else 0)
+
+
+@pytest.mark.parametrize("args,error", [
+    (["--ctx-chunk", "40"], "mcheck: error: --ctx-chunk: only the draft-v1 device takes this option"),
+    (["--profile", "draft-v1", "--ctx-chunk", "0"], "mcheck: error: draft-v1 device: chunk 0: must be a positive number of bytes"),
+    (["--flr-mode", "active"], "mcheck: error: --flr-mode: only the draft-v1 device takes this option"),
+])
+def test_draft_options_are_one_line_errors(tmp_path, args, error):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "mcheck.device", "emulate", "--listen", f"unix:{tmp_path / 'x.sock'}",
+                        *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip() == error, r.stderr
