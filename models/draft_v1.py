@@ -758,7 +758,7 @@ class DraftV1(Model):
         self.admin(s, m, "src")
         if not self.free:
             s.require(s.ph[m] == "TRACK")
-        s.require(self.count_dirty(s, m) == n)
+        s.require(self.count_dirty(s, m) == n, "DRAFT-WR-2")
         s.emit("admin", cmd="WR_PENDING", member=m, side="src", pending_pages=n, pending_any=n > 0, status="OK")
 
     @action(m="members", bitmap=lambda self: range(1 << (self.p.pages + 1)))
