@@ -208,7 +208,7 @@ def run_captures(spec: str, cls: type[Model], captures: list[tuple[str, Path]], 
                              sort_keys=True, default=str)   # header params too: they set up the model
             if key not in models:
                 models[key] = model_for_trace(trace.header, spec, params)
-            result: Result = replay_events(models[key], trace.events).result
+            result: Result = replay_events(models[key], trace.events, source=str(path)).result
         except McheckError as exc:
             runs.append(CaptureRun(name=name, path=str(path), verdict="skipped", clauses=[], note=str(exc)))
             continue

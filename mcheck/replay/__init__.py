@@ -66,7 +66,7 @@ def replay_file(path: str | Path, *, model: str | None = None, params: Mapping[s
     trace = open_trace(path, profile=profile, reader=reader)
     loaded = model_for_trace(trace.header, model, params or {})
     return replay_events(loaded, trace.events, keep_going=keep_going, hidden_kinds=hidden_kinds,
-                         max_candidates=max_candidates, progress=progress).result
+                         max_candidates=max_candidates, progress=progress, source=str(path)).result
 
 
 __all__ = ["replay_file", "open_trace", "model_for_trace", "replay_events"]

@@ -46,7 +46,7 @@ def run_replay(args: argparse.Namespace) -> int:
     hidden = [] if hidden == ["none"] else hidden
     with progress_for(args) as progress:
         outcome = replay_events(model, trace.events, keep_going=args.keep_going, hidden_kinds=hidden,
-                                max_candidates=args.max_candidates,
+                                max_candidates=args.max_candidates, source=args.trace,
                                 progress=lambda n, s: progress.events(n, s))
     result = outcome.result
     if args.json:

@@ -32,6 +32,7 @@ from mcheck.model.params import COMPAT, model_relaxations, relaxation_values
 from mcheck.replay.stepper import step_functions
 from mcheck.report.text import format_event
 from mcheck.errors import InputError
+from mcheck.trace.codec import CodecError
 from mcheck.verdict import BOUNDED, ERROR, HOLDS, VIOLATED, Change, PropertyVerdict, Result, Step, Violation, Witness
 
 DEFAULT_MAX_CANDIDATES = 100_000
@@ -650,8 +651,13 @@ class ReplayOutcome:
 
 def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool = False,
                   hidden_kinds: Iterable[str] | None = None, max_candidates: int = DEFAULT_MAX_CANDIDATES,
-                  progress: Callable[[int, float], None] | None = None) -> ReplayOutcome:
-    """Replay decoded trace events; a reader's InputError propagates after the good events.
+                  progress: Callable[[int, float], None] | None = None, source: str = "trace") -> ReplayOutcome:
+    """Replay decoded trace events; damage ends the replay with verdict `error`, keeping
+    everything found in the events before it.
+
+    Damage is a reader's InputError (eager decoding) or a record the model's `observe` or
+    the driver rules cannot decode (lazy decoding, a CodecError): that one is reported as
+    `source: event N: cannot decode: ...`.
 
     When the model defines `driver_rules()`, every event (also those after a divergence
     that stopped the replay) goes through them too, and their findings become
@@ -670,8 +676,10 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
         for clause, text in rules.step(event, observed):
             driver.add(event.index, clause_ids(clause), f"event {event.index}: {text}")
 
+    at = -1  # the event being looked at, for a record that cannot be decoded
     try:
         for event in events:
+            at = event.index
             observed = observe(event)
             count += 1
             if rules is not None:
@@ -690,6 +698,7 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
             events = iter(())
         # stopped at the first divergence: read on, so damage further in is still bad input
         for event in events:
+            at = event.index
             if rules is not None:
                 judge(event, observe(event))
         if rules is not None:
@@ -697,6 +706,8 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
                 driver.add(None, clause_ids(clause), f"end of trace: {text}")
     except InputError as exc:
         error = exc
+    except CodecError as exc:
+        error = InputError(f"{source}: event {at}: cannot decode: {exc}")
     seconds = time.monotonic() - start
     violations = [divergence_violation(model, r, d) for d in divergences]
     # a divergence at or after the event where hidden steps were cut may be an artefact

@@ -123,3 +123,38 @@ def test_hidden_none_makes_every_emitting_action_visible(capsys, tmp_path: Path)
     assert code == 0   # R0's I/O has its doorbells in the capture
     code, _, _ = _run(capsys, str(TRACES / "faulty/dma-after-stop.jsonl"), "--hidden", "none", "-q")
     assert code == 1
+
+
+def _with_undecodable_parts_set(tmp_path: Path, suffix: str) -> Path:
+    """two-divergences.jsonl plus, after it, a DEV_PARTS_SET whose part header runs past the
+    end of the command (decoded lazily, when the model looks at it) and one more event."""
+    from mcheck.trace.io import read_trace, write_trace
+    from mcheck.trace.events import AdminCommand, OwnerReset
+
+    trace = read_trace(TRACES / "faulty/two-divergences.jsonl")
+    events = list(trace.events)
+    last = events[-1]
+    header = bytes.fromhex("1000" "0100" + "00" * 12 + "0100000000000000")   # DEV_PARTS_SET, SR-IOV, member 1
+    data = bytes(8) + bytes.fromhex("0001" "0000" "c8000000") + bytes(4)     # a part claiming 200 bytes, 12 there
+    events.append(AdminCommand(index=last.index + 1, timestamp=last.timestamp + 1000, aq=0, tag=None,
+                               readable=header + data, writable=bytes(8), codec=trace.codec))
+    events.append(OwnerReset(index=last.index + 2, timestamp=last.timestamp + 2000))
+    path = tmp_path / f"damaged{suffix}"
+    write_trace(path, trace.header, events, codec=trace.codec)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".pcapng"])
+def test_undecodable_record_keeps_the_divergences_found_before_it(capsys, tmp_path: Path, suffix: str) -> None:
+    """Issue 15 item 1: a record the model cannot decode (lazy decoding) ends the replay
+    with verdict error after the readable part; the divergences and the JSON result stay."""
+    path = _with_undecodable_parts_set(tmp_path, suffix)
+    code, out, err = _run(capsys, str(path), "--keep-going", "--json", str(tmp_path / "r.json"))
+    assert code == 2
+    first, second = TWO
+    assert f"DIVERGENCE at event {first}" in out and f"DIVERGENCE at event {second}" in out
+    assert "internal error" not in err and "Traceback" not in err and err.count("\n") == 1
+    assert f"{path}: event 38: cannot decode: device part" in err
+    doc = _valid(tmp_path / "r.json")
+    assert doc["verdict"] == "error" and [v["event_index"] for v in doc["violations"]] == [first, second]
+    assert any("event 38: cannot decode" in n for n in doc["notes"])
