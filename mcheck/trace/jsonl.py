@@ -17,6 +17,7 @@ from mcheck.trace.events import (
     EVENT_TYPES, AdminCommand, AdminComplete, AdminSubmit, Annotation, Event, PciRead, TraceHeader,
 )
 from mcheck.trace.record import pci_value_mismatch
+from mcheck.trace.safejson import loads as _loads
 
 #: Integer keys of each side-band kind (besides "i" and "t").
 _SIDE_KEYS: dict[str, tuple[str, ...]] = {
@@ -110,7 +111,7 @@ class JsonlReader:
         with open(self.path, "rb") as f:
             first = f.readline()
         try:
-            self.header = TraceHeader.from_json(json.loads(first))
+            self.header = TraceHeader.from_json(_loads(first))
         except ValueError as exc:
             raise InputError(f"{self.path}: line 1: bad trace header: {exc}") from None
 
@@ -122,7 +123,7 @@ class JsonlReader:
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
+                    obj = _loads(line)
                     event = self._event(obj, position, codec)
                 except (ValueError, CodecError) as exc:
                     problem = f"not valid JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
@@ -136,7 +137,7 @@ class JsonlReader:
         if not isinstance(obj, dict):
             raise ValueError("an event line must be a JSON object")
         kind = obj.get("kind")
-        if kind not in EVENT_TYPES:
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:
             raise ValueError(f"unknown event kind {kind!r} (known: {', '.join(EVENT_TYPES)})")
         index = obj.get("i", position)
         common = {"index": _uint(index, "i"), "timestamp": _uint(obj.get("t"), "t")}

@@ -108,6 +108,8 @@ def _packets(f: BinaryIO) -> Iterator[tuple[memoryview, int]]:
                 raise _Damage(base, f"truncated block header ({len(buf)} bytes left at the end of the file)")
             btype, blen = head.unpack_from(buf, 0)
         if btype == EPB:
+            if blen < 32 or blen % 4:
+                raise _Damage(base + pos, f"bad Enhanced Packet Block length {blen} (at least 32, a multiple of 4)")
             if blen > len(buf) - pos:
                 raise _Damage(base + pos, f"truncated block: its length is {blen} bytes, only {len(buf) - pos} left in the file")
             iface, _tsh, _tsl, caplen = epb.unpack_from(buf, pos + 8)

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from mcheck.errors import InputError
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import Event, Trace, TraceHeader
+from mcheck.trace.safejson import loads
 from mcheck.trace.io import trace_from_reader
 from mcheck.trace.record import KIND_CODES, KIND_HEADER, RecordError, build_event
 
@@ -45,7 +46,7 @@ class PysharkReader:
         try:
             if fields is None or fields["kind"] != KIND_HEADER:
                 raise ValueError("an mcheck capture starts with a trace-header record")
-            self.header = TraceHeader.from_json(json.loads(fields["a"]))
+            self.header = TraceHeader.from_json(loads(fields["a"]))
         except ValueError as exc:
             self._close(None)
             raise InputError(f"{self.path}: frame 1: bad trace header record: {exc}") from None

@@ -12,6 +12,7 @@ import struct
 from typing import Any
 
 from mcheck.trace.codec import Codec
+from mcheck.trace.safejson import loads
 from mcheck.trace.events import (
     AdminCommand, AdminComplete, AdminSubmit, Annotation, ConfigNotify, Doorbell, DmaWrite, Event,
     FlrBegin, FlrEnd, MemberReset, OwnerReset, PciRead, PmBegin, PmEnd, Pme, TraceHeader, UsedNotify,
@@ -51,7 +52,7 @@ def unpack_header(buf: bytes | memoryview) -> TraceHeader:
     if kind != KIND_HEADER:
         raise RecordError(f"the first record must be the trace header (kind 0), got kind {kind}")
     try:
-        return TraceHeader.from_json(json.loads(bytes(buf[RECORD_SIZE : RECORD_SIZE + len_a])))
+        return TraceHeader.from_json(loads(bytes(buf[RECORD_SIZE : RECORD_SIZE + len_a])))
     except ValueError as exc:
         raise RecordError(f"bad trace header record: {exc}") from None
 
