@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a traceback shown to a user is a bug: one line, and a way to see it
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # a file the command could not open, read or write: the file and the reason
+            print(f"mcheck: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
         if os.environ.get("MCHECK_DEBUG"):
             raise
         print(f"mcheck: internal error: {type(exc).__name__}: {exc} (set MCHECK_DEBUG=1 for the traceback)", file=sys.stderr)

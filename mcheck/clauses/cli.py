@@ -14,6 +14,7 @@ from mcheck.clauses.analysis import (
 )
 from mcheck.clauses.catalogue import model_catalogue
 from mcheck.errors import InputError
+from mcheck.report.paths import check_output
 from mcheck.model.build import build_model
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class
@@ -125,6 +126,7 @@ def render_table(report: dict[str, Any]) -> str:
 
 
 def run_clauses(args: argparse.Namespace) -> int:
+    check_output(args.json, "--json", stdout=True)
     dirs = [Path(d) for d in args.traces] if args.traces else None
     report = clause_report(args.model, parse_assignments(args.params), dirs, args.budget)
     if args.json:

@@ -12,7 +12,8 @@ from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_
 from mcheck.model.params import model_relaxations, parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.report.json_out import write_result
-from mcheck.report.outputs import add_output_arguments, emit_outputs
+from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
+from mcheck.report.paths import check_output, check_output_dir
 from mcheck.report.progress import progress_for
 from mcheck.report.text import render
 
@@ -77,6 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    # every path written is checked before the search: a result that cannot be saved is lost work
+    check_output_arguments(args)
+    check_output(args.dot, "--dot")
+    check_output(args.graphml, "--graphml")
+    check_output_dir(args.checkpoint, "--checkpoint")
     model = load_model(args.model, parse_assignments(args.params))
     if args.engine in ("bmc", "prove"):
         from mcheck.symbolic.engine import run  # Z3 is imported only when asked for

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mcheck.errors import InputError
+from mcheck.report.paths import check_output
 from mcheck.explore.cli import add_model_arguments
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import load_model
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from mcheck.export.promela import to_promela
 
+    check_output(args.promela, "--promela", stdout=True)
     model = load_model(args.model, parse_assignments(args.params))
     export = to_promela(model)
     if args.promela == "-":

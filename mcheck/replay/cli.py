@@ -10,7 +10,7 @@ from mcheck.model.params import parse_assignments
 from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
 from mcheck.report.json_out import write_result
-from mcheck.report.outputs import add_output_arguments, emit_outputs
+from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
 from mcheck.report.progress import progress_for
 from mcheck.report.text import render
 
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    check_output_arguments(args)   # before any work: a result that cannot be written is lost
     if args.backend:
         return run_backend_replay(args)  # drive a live device with the trace (mcheck.device)
     trace = open_trace(args.trace, profile=args.profile, reader=args.reader)

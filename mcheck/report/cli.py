@@ -13,6 +13,7 @@ import json
 from typing import Any, TypeVar
 
 from mcheck.errors import InputError
+from mcheck.report.paths import check_output, check_output_dir
 from mcheck.report.html import write_report
 from mcheck.report.junit import write_junit
 from mcheck.report.sarif import write_sarif
@@ -77,6 +78,9 @@ def load_result(path: str) -> Result:
 def run_report(args: argparse.Namespace) -> int:
     if not (args.html or args.junit or args.sarif):
         raise InputError("nothing to write: give --html DIR, --junit FILE or --sarif FILE")
+    check_output_dir(args.html, "--html")
+    check_output(args.junit, "--junit")
+    check_output(args.sarif, "--sarif")
     result = load_result(args.result)
     if args.html:
         print(write_report(result, args.html, source=args.source))

@@ -16,6 +16,7 @@ import networkx as nx
 from mcheck.model.registry import BUILTIN
 from mcheck.report.html import write_report
 from mcheck.report.junit import write_junit
+from mcheck.report.paths import check_output, check_output_dir
 from mcheck.report.sarif import write_sarif
 from mcheck.verdict import Result
 
@@ -25,6 +26,15 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case per property")
     group.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0: one rule per clause, one result per violation")
     group.add_argument("--report", metavar="DIR", help="write a self-contained HTML report to DIR/index.html")
+
+
+def check_output_arguments(args: argparse.Namespace) -> None:
+    """Refuse --junit, --sarif and --report paths that cannot be written, before the run."""
+    check_output(getattr(args, "junit", None), "--junit")
+    check_output(getattr(args, "sarif", None), "--sarif")
+    check_output_dir(getattr(args, "report", None), "--report")
+    if getattr(args, "json", None) is not None:
+        check_output(args.json, "--json", stdout=True)
 
 
 def source_file(spec: str | None) -> str | None:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from mcheck.errors import InputError
+from mcheck.report.paths import check_output
 from mcheck.trace.codec import CodecError
 from mcheck.trace.describe import describe_event
 from mcheck.trace.io import read_trace, trace_format, write_trace
@@ -35,10 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_convert(args: argparse.Namespace) -> int:
     trace_format(args.output)
+    check_output(args.output, "output")
     trace = read_trace(args.input, profile=args.profile)
     out = Path(args.output)
     # Write next to the target and rename, so a bad input never leaves half a file behind.
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", suffix=out.suffix)
+    except OSError as exc:
+        raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         count = write_trace(tmp, trace.header, trace.events, codec=trace.codec)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from mcheck.errors import InputError
+from mcheck.report.paths import check_input
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import Event, Trace, TraceHeader
 from mcheck.trace.jsonl import JsonlReader, write_jsonl
@@ -40,8 +41,7 @@ def read_trace(path: str | Path, *, profile: str | Path | None = None, join: boo
     pairs AdminSubmit/AdminComplete records into AdminCommand events. Bad input raises
     InputError, after every good event before the damage has been yielded.
     """
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such trace file")
+    check_input(path, missing="no such trace file")
     reader = JsonlReader(path) if trace_format(path) == ".jsonl" else PcapngReader(path)
     return trace_from_reader(reader, profile, join)
 
