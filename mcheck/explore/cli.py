@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from mcheck.errors import InputError
@@ -10,6 +11,7 @@ from mcheck.explore.bfs import Bounds, Checkpointing, SearchInterrupted
 from mcheck.explore.check import check
 from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_fits, write_dot, write_graphml
 from mcheck.model.params import model_relaxations, parse_assignments
+from mcheck.model.build import LoadedModel
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.report.json_out import write_result
 from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
@@ -93,6 +95,9 @@ def run_check(args: argparse.Namespace) -> int:
         bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
         result = run_all(model, depth=args.depth, k=args.k, timeout=args.timeout, bounds=bounds)
         return _emit(args, result, None)
+    warning = size_warning(model, args)
+    if warning:
+        print(f"mcheck: warning: {warning}", file=sys.stderr)
     want_graph = bool(args.dot or args.graphml or args.graph or args.report)
     bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
     directory = args.checkpoint or args.resume
@@ -124,6 +129,32 @@ def run_check(args: argparse.Namespace) -> int:
             if args.graphml:
                 write_graphml(g, args.graphml)
     return _emit(args, result, graph)
+
+
+#: Beyond these the explicit engine was not seen to finish (docs/performance.md: virtio-1.4
+#: members=5 with --symmetry in 69 s, members=4 without it; draft-v1 members=2, 122 bits).
+WARN_BITS = 128
+WARN_SYMMETRIC = 5
+
+
+def size_warning(model: LoadedModel, args: argparse.Namespace) -> str | None:
+    """What to say before an unbounded explicit search of a space too big to finish."""
+    if args.max_states or args.max_depth or args.timeout:
+        return None
+    bits = sum(s.sort.bits for s in model.slots)
+    large = [s for s in model.index_sets.values() if s.symmetric and len(s) > WARN_SYMMETRIC]
+    if bits <= WARN_BITS and not (large and not args.symmetry):
+        return None
+    bound = sum(math.log10(max(2, s.sort.card)) for s in model.slots)
+    given = parse_assignments(args.params)
+    params = " ".join(f"{k}={v}" for k, v in model.params.as_dict().items() if k in given) or "defaults"
+    hints = []
+    if large and not args.symmetry:
+        hints.append(f"--symmetry (index set {large[0].name} has {len(large[0])} interchangeable ids)")
+    hints += ["a bound (--max-states, --max-depth or --timeout)", "--engine prove (no state is stored)"]
+    return (f"{model.name} ({params}) has {len(model.slots)} state variables, {bits} bits a state: up to "
+            f"10^{bound:.0f} states. The explicit engine stores every reachable state and will likely run out "
+            f"of time or memory; consider {', '.join(hints[:-1])} or {hints[-1]}")
 
 
 def _emit(args: argparse.Namespace, result, graph) -> int:  # type: ignore[no-untyped-def]

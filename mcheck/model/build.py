@@ -103,6 +103,9 @@ def _call(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
         raise type(exc)(f"{_failing_line(exc, func)}: {what}: {exc}") from None
     except Exception as exc:
         raise ModelDefinitionError(f"{_failing_line(exc, func)}: {what} raised {type(exc).__name__}: {exc}") from None
+    except SystemExit as exc:   # model code is not a program: it may not end mcheck
+        raise ModelDefinitionError(f"{_failing_line(exc, func)}: {what} called sys.exit({exc.code!r}); "
+                                   f"model code must return or raise, never exit") from None
 
 
 def _failing_line(exc: BaseException, func: Callable[..., Any]) -> str:

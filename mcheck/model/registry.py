@@ -55,10 +55,13 @@ def _load_file(path: str) -> type[Model]:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise InputError(f"{path}:{exc.lineno}: model file does not import: {exc.msg}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:   # a model file that calls sys.exit() does not end mcheck
         line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
                      if os.path.abspath(f.filename) == os.path.abspath(path)), None)
         where = f"{path}:{line}" if line else path
+        if isinstance(exc, SystemExit):
+            raise InputError(f"{where}: model file called sys.exit({exc.code!r}) while being imported; "
+                             f"a model file defines a Model and must not exit") from None
         raise InputError(f"{where}: model file does not import: {type(exc).__name__}: {exc}") from None
     classes = [c for c in vars(module).values()
                if inspect.isclass(c) and issubclass(c, Model) and c is not Model and c.__module__ == name]

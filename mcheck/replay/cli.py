@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from mcheck.device.replay_backend import add_backend_argument, run_backend_replay
+from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
@@ -13,6 +14,31 @@ from mcheck.report.json_out import write_result
 from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
 from mcheck.report.progress import progress_for
 from mcheck.report.text import render
+from mcheck.trace.events import EVENT_TYPES
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def hidden_kinds(given: list[str] | None) -> list[str] | None:
+    """--hidden: event kinds of the trace format, 'none' alone, or None (the model's list)."""
+    if given is None:
+        return None
+    if "none" in given:
+        if given != ["none"]:
+            raise InputError("--hidden none means no hidden kinds; it cannot be combined with kinds")
+        return []
+    unknown = [k for k in given if k not in EVENT_TYPES]
+    if unknown:
+        raise InputError(f"--hidden {unknown[0]}: not an event kind (known: {', '.join(EVENT_TYPES)}, or none)")
+    return list(given)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", action="append", metavar="KIND",
                    help="an event kind the capture does not record, so the model may do it unseen "
                         "(repeatable; default: the model's list, e.g. doorbell; 'none': every emitting action must be seen)")
-    p.add_argument("--max-candidates", type=int, default=DEFAULT_MAX_CANDIDATES, metavar="N",
+    p.add_argument("--max-candidates", type=_positive_int, default=DEFAULT_MAX_CANDIDATES, metavar="N",
                    help=f"bound on the set of model states consistent with the trace (default {DEFAULT_MAX_CANDIDATES:,})")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON; '-' for stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
@@ -39,12 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_replay(args: argparse.Namespace) -> int:
     check_output_arguments(args)   # before any work: a result that cannot be written is lost
+    hidden = hidden_kinds(args.hidden)  # None: the model's own list of unrecorded event kinds
     if args.backend:
         return run_backend_replay(args)  # drive a live device with the trace (mcheck.device)
     trace = open_trace(args.trace, profile=args.profile, reader=args.reader)
     model = model_for_trace(trace.header, args.model, parse_assignments(args.params))
-    hidden = args.hidden  # None: the model's own list of unrecorded event kinds
-    hidden = [] if hidden == ["none"] else hidden
     with progress_for(args) as progress:
         outcome = replay_events(model, trace.events, keep_going=args.keep_going, hidden_kinds=hidden,
                                 max_candidates=args.max_candidates, source=args.trace,
