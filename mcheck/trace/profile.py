@@ -32,7 +32,15 @@ RESERVED2 = "reserved2"
 WR_REPORT_FORMS = ("bitmap", "address-list")
 _FORM_KIND = {"bitmap": "bitmap", "address-list": "page_addresses"}
 SELECTOR_KINDS = frozenset({"none", "index", "offset"})
-_BYTES_RE = re.compile(r"bytes\((\d+)\)\Z")
+_BYTES_RE = re.compile(r"bytes\((\d{1,12})\)\Z")
+#: Resource limits (docs/reliability.md): a profile is a small table of numbers, and one
+#: read from an untrusted place must not make mcheck allocate gigabytes. The built-in
+#: profiles use at most 9 KB, bytes(7), 41 fields in a layout and 40 entries in a table.
+MAX_PROFILE_BYTES = 1 << 20      # the TOML file
+MAX_FIELD_BYTES = 4096           # one bytes(n) field
+MAX_LAYOUT_BYTES = 1 << 16       # the fixed part of one layout (data, result or struct)
+MAX_FIELDS = 256                 # fields in one layout
+MAX_ENTRIES = 4096               # names in one table (opcodes, commands, structs, parts, ...)
 _TOP_KEYS = frozenset(
     {"profile", "group_types", "status", "qualifier", "opcodes", "modes", "commands", "parts", "context", "structs",
      "write_report"}
@@ -117,7 +125,14 @@ def load_profile(name_or_path: str | Path) -> Profile:
     path = Path(name_or_path)
     if not path.is_file():
         raise InputError(f"profile {text_name!r}: not a built-in profile ({', '.join(BUILTIN_PROFILES)}) nor a readable file")
-    return _parse(path.read_bytes(), str(path))
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"profile {text_name}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise InputError(f"{path}: profile larger than {MAX_PROFILE_BYTES:,} bytes (a profile is a small table of numbers)")
+    return _parse(raw, str(path))
 
 
 def _parse(raw: bytes, source: str) -> Profile:
@@ -125,6 +140,8 @@ def _parse(raw: bytes, source: str) -> Profile:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{source}: not valid TOML: arrays or tables nested too deep") from None
     return _Validator(source).profile(doc)
 
 
@@ -201,6 +218,8 @@ class _Validator:
         value = doc.get(key, {})
         if not isinstance(value, dict):
             raise self.fail(key, "must be a table")
+        if len(value) > MAX_ENTRIES:
+            raise self.fail(key, f"has {len(value):,} entries, at most {MAX_ENTRIES:,}")
         return value
 
     def keys(self, table: dict[str, Any], key: str, allowed: set[str], required: set[str]) -> None:
@@ -225,6 +244,8 @@ class _Validator:
     def layout(self, fields: Any, key: str) -> Layout:
         if not isinstance(fields, list):
             raise self.fail(key, "must be a list of {name, offset, type} tables")
+        if len(fields) > MAX_FIELDS:
+            raise self.fail(key, f"has {len(fields):,} fields, at most {MAX_FIELDS}")
         out: list[Field] = []
         end = 0
         for i, item in enumerate(fields):
@@ -244,8 +265,12 @@ class _Validator:
             size = field_size(ftype)
             if size == -1:
                 raise self.fail(f"{fkey}.type", f"unknown type {ftype!r} (u8, le16, le32, le64, bytes(n), {', '.join(sorted(VARIABLE_KINDS))})")
+            if size is not None and size > MAX_FIELD_BYTES:
+                raise self.fail(f"{fkey}.type", f"{ftype} is larger than {MAX_FIELD_BYTES} bytes (the most a fixed field may hold)")
             out.append(Field(name=name, offset=offset, type=ftype, size=size))
             end = offset + (size or 0)
+            if end > MAX_LAYOUT_BYTES:
+                raise self.fail(fkey, f"the layout's fixed part reaches {end:,} bytes, at most {MAX_LAYOUT_BYTES:,}")
         return Layout(fields=tuple(out), fixed_size=end)
 
     def output(self, fields: Any, key: str, result: Layout) -> Layout:
