@@ -58,3 +58,24 @@ def explored():
         return done[key]
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def _every_junit_document_parses(monkeypatch):
+    """Issue 15 item 15: every JUnit document a test makes (write_junit goes through
+    junit_xml) is parsed as XML; one that is not well-formed fails the test that made it."""
+    import xml.etree.ElementTree as ET
+
+    from mcheck.report import junit
+
+    made = junit.junit_xml
+
+    def checked(result):
+        text = made(result)
+        try:
+            ET.fromstring(text.encode("utf-8"))
+        except (ET.ParseError, UnicodeEncodeError) as exc:
+            pytest.fail(f"generated JUnit XML is not well-formed: {exc}")
+        return text
+
+    monkeypatch.setattr(junit, "junit_xml", checked)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from mcheck.errors import InputError
 from mcheck.report.paths import check_output, check_output_dir
+from mcheck.trace.safejson import loads
 from mcheck.report.html import write_report
 from mcheck.report.junit import write_junit
 from mcheck.report.sarif import write_sarif
@@ -64,12 +65,15 @@ def result_from_dict(data: dict[str, Any]) -> Result:
 
 def load_result(path: str) -> Result:
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        data = loads(raw)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    except ValueError as exc:   # nested too deep, a lone surrogate, not UTF-8
+        raise InputError(f"{path}: not an mcheck result: {exc}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: not an mcheck result (expected a JSON object)")
     return result_from_dict(data)

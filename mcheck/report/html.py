@@ -277,7 +277,7 @@ def sequence_svg(seq: dict[str, Any], vid: int) -> str:
             if row["reply"] is not None:
                 out.append(f'<line class="msg reply" x1="{row["x2"]}" y1="{y + 14}" x2="{row["x1"]}" y2="{y + 14}" {marker}/>')
                 out.append(_svg_text((row["x1"] + row["x2"]) / 2, y + 26, row["reply"], "label reply-text"))
-        out.append(f'<title>{_e(row["label"])}{" (" + ", ".join(row["clauses"]) + ")" if row["clauses"] else ""}</title>')
+        out.append(f'<title>{_e(row["label"])}{" (" + _e(", ".join(row["clauses"])) + ")" if row["clauses"] else ""}</title>')
         for k, change in enumerate(row["changes"]):
             out.append(_svg_text(seq["changes_x"], y + 4 + k * LINE, change, "change", "start"))
         out.append("</g>")
@@ -392,7 +392,7 @@ def render_html(data: dict[str, Any]) -> str:
     coverage = "".join(f'<li class="{states[c["fired"]][0]}" title="{states[c["fired"]][1]}">{_e(c["clause"])}</li>'
                        for c in data["coverage"])
     legend = "".join(f'<li class="{cls}">{text}</li>' for cls, text in states.values())
-    payload = json.dumps(data["result"], default=str).replace("</", "<\\/")
+    payload = script_json(data["result"])
     title = f"mcheck: {s['model']} {s['verdict']}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -416,13 +416,26 @@ def render_html(data: dict[str, Any]) -> str:
 """
 
 
+#: What may not appear raw in JSON embedded in a <script> element: '<' starts '</script>'
+#: and '<!--' (which switches the parser into a state where the real end tag is missed),
+#: '>' and '&' are escaped too, and U+2028/U+2029 for older JavaScript parsers.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside <script type="application/json">: the same value for JSON.parse,
+    never markup for the HTML parser (issue 15 item 15)."""
+    text = json.dumps(value, default=str)
+    return text.translate(str.maketrans(_SCRIPT_UNSAFE))
+
+
 def write_report(result: Result, directory: str, *, graph: nx.MultiDiGraph | None = None,
                  source: str | None = None) -> str:
     """Write DIR/index.html and return its path."""
     path = os.path.join(directory, "index.html")
     try:
         os.makedirs(directory, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as fh:   # a lone surrogate stays visible
             fh.write(render_html(report_data(result, graph=graph, source=source)))
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None

@@ -12,6 +12,7 @@ case of its own, so nothing found is ever left out of the file.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from mcheck.errors import InputError
@@ -72,8 +73,19 @@ def junit_root(result: Result) -> ET.Element:
     return root
 
 
+#: Characters XML 1.0 does not allow anywhere (even as references): C0 controls except tab,
+#: newline and carriage return, lone surrogates, U+FFFE and U+FFFF. They become a visible
+#: \uXXXX escape, so the file stays well-formed and the text still shows where they were.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    return _XML_ILLEGAL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def junit_xml(result: Result) -> str:
-    return ET.tostring(junit_root(result), encoding="unicode", xml_declaration=True) + "\n"
+    """The JUnit document; always well-formed XML 1.0 whatever the result's strings hold."""
+    return xml_text(ET.tostring(junit_root(result), encoding="unicode", xml_declaration=True)) + "\n"
 
 
 def write_junit(result: Result, path: str) -> None:
