@@ -67,3 +67,13 @@ def test_space_too_big_is_named_before_the_search(capsys) -> None:
     small = Namespace(max_states=None, max_depth=None, timeout=None, symmetry=False, params=["members=2"])
     assert size_warning(load_model("virtio-1.4", {"members": 2}), small) is None
     assert size_warning(load_model("draft-v1", {"members": 2}), small) is None
+
+
+def test_check_help_says_model_files_are_code(capsys) -> None:
+    """Issue 15 item 13."""
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "A model file is Python code" in out and "with your permissions" in out
+    guide = (ROOT / "docs/model-guide.md").read_text()
+    assert "## Model files are code" in guide and "does not sandbox it" in guide

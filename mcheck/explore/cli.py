@@ -33,13 +33,19 @@ def _positive(kind: type) -> "callable":
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help=f"built-in model ({', '.join(sorted(BUILTIN))}) or path to a model file")
+    p.add_argument("model", metavar="MODEL", help=f"built-in model ({', '.join(sorted(BUILTIN))}) or path to a model "
+                                                  f"file (Python code, run with your permissions)")
     p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="model parameter, repeatable (e.g. -p members=3 -p bug=dma-after-stop)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="explore every reachable state and check the model's properties")
+    p = sub.add_parser("check", help="explore every reachable state and check the model's properties",
+                       description="Explore every reachable state of MODEL and check its properties.",
+                       epilog="A model file is Python code: mcheck imports and runs it with your permissions, "
+                              "like any script. Only check model files you would run yourself "
+                              "(docs/model-guide.md, 'Model files are code'). Traces, profiles, checkpoints, "
+                              "results and conformance suites are data: reading them never runs code.")
     add_model_arguments(p)
     p.add_argument("--engine", choices=("explicit", "bmc", "prove", "all"), default="explicit",
                    help="explicit: every reachable state (default); bmc: Z3 bounded search to --depth; "
