@@ -15,6 +15,7 @@ from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, load_model
 from mcheck.report.outputs import add_output_arguments, emit_outputs
+from mcheck.trace import safejson
 from mcheck.trace.codec import Codec
 from mcheck.trace.io import read_trace
 from mcheck.trace.profile import load_profile
@@ -83,11 +84,13 @@ def run_gen(args: argparse.Namespace) -> int:
 def load_suite(path: str, model_file: str | None = None) -> tuple[dict[str, Any], Path]:
     """A suite is data: its `model` must be a built-in model unless the user names the model
     file on the command line (`model_file`: model files are Python code, and a suite from
-    elsewhere must not run any), and every test file must lie inside the suite directory."""
+    elsewhere must not run any), and every test file must lie inside the suite directory.
+    Every field the runner reads is checked here, so a damaged suite.json is one line
+    naming the field."""
     root = Path(path)
     manifest = root / "suite.json" if root.is_dir() else root
     try:
-        data = json.loads(manifest.read_text())
+        data = safejson.loads(manifest.read_bytes())
     except OSError:
         raise InputError(f"{path}: no suite.json (write one with mcheck gen-tests)") from None
     except ValueError as exc:
@@ -97,20 +100,61 @@ def load_suite(path: str, model_file: str | None = None) -> tuple[dict[str, Any]
     named = data.get("model")
     if not isinstance(named, str):
         raise InputError(f"{manifest}: field model must be a model name")
+    _check_manifest(data, manifest)
     if model_file is not None:
         data = {**data, "model": model_file}
     elif named not in BUILTIN:
         raise InputError(f"{manifest}: model {named!r} is not a built-in model; a suite does not load code: "
                          "pass the model file yourself with --model FILE if you trust it")
     base = manifest.parent.resolve()
-    tests = data.get("tests")
-    if not isinstance(tests, list):
-        raise InputError(f"{manifest}: field tests must be a list")
-    for i, t in enumerate(tests):
-        f = t.get("file") if isinstance(t, dict) else None
-        if not isinstance(f, str) or not (base / f).resolve().is_relative_to(base):
-            raise InputError(f"{manifest}: tests[{i}].file {f!r} must be a path inside the suite directory")
+    for i, t in enumerate(data["tests"]):
+        if not (base / t["file"]).resolve().is_relative_to(base):
+            raise InputError(f"{manifest}: tests[{i}].file {t['file']!r} must be a path inside the suite directory")
     return data, manifest.parent
+
+
+#: the suite coverage counts the conformance summary shows and the result carries
+_COVERAGE_COUNTS = ("states", "transitions", "clauses_model", "clauses_covered", "action_instances_reachable",
+                    "action_instances_covered")
+
+
+def _check_manifest(data: dict[str, Any], manifest: Path) -> None:
+    """The types of the suite.json fields the runner reads (InputError naming the first bad one)."""
+    def need(ok: bool, where: str, what: str) -> None:
+        if not ok:
+            raise InputError(f"{manifest}: field {where} must be {what}")
+
+    need(isinstance(data.get("profile"), str), "profile", "a profile name")
+    for key in ("params", "judge_params", "device"):
+        if key not in data and key != "params":
+            continue
+        value = data.get(key)
+        need(isinstance(value, dict), key, "an object of parameter names and values")
+        for name, v in value.items():
+            need(isinstance(v, (str, bool)) or (isinstance(v, int) and 0 <= v < 2 ** 32),
+                 f"{key}.{name}", "a string, a boolean or an integer 0..2**32-1")
+    if "coverage" in data:      # shown and copied into the result: counts, and lists of clause ids
+        need(isinstance(data["coverage"], dict), "coverage", "an object")
+        for name, v in data["coverage"].items():
+            if name in _COVERAGE_COUNTS:
+                need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, f"coverage.{name}", "a count")
+            elif name == "clauses_not_covered":
+                need(isinstance(v, list) and all(isinstance(c, str) for c in v), f"coverage.{name}",
+                     "a list of clause ids")
+    tests = data.get("tests")
+    need(isinstance(tests, list), "tests", "a list")
+    names: set[str] = set()
+    for i, t in enumerate(tests):
+        need(isinstance(t, dict), f"tests[{i}]", "an object")
+        need(isinstance(t.get("file"), str) and bool(t["file"]), f"tests[{i}].file",
+             "a path inside the suite directory")
+        need(isinstance(t.get("name"), str) and bool(t["name"]), f"tests[{i}].name", "a non-empty string")
+        need(t["name"] not in names, f"tests[{i}].name", f"unique ({t['name']!r} is used twice)")
+        names.add(t["name"])
+        clauses = t.get("clauses", [])
+        need(isinstance(clauses, list) and all(isinstance(c, str) for c in clauses), f"tests[{i}].clauses",
+             "a list of clause ids")
+        t.setdefault("clauses", [])
 
 
 _LOADED: dict[tuple[str, float, str | None], tuple] = {}
@@ -128,6 +172,49 @@ def _loaded(suite_dir: str, model_file: str | None = None) -> tuple[dict[str, An
         _LOADED.clear()
         _LOADED[key] = (data, root, judge, {})
     return _LOADED[key]
+
+
+#: the JSON annotations of a test file the runner acts on, and the type of each of their fields
+_NOTE_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "step ": {"op": str, "member": int, "queue": int, "expect": bool, "clauses": list},
+    "check ": {"op": str, "member": int, "queue": int, "clauses": list},
+}
+
+
+def test_events(cache: dict[str, Any], root: Path, file: str, profile: str) -> list[Any]:
+    """The events of one test file (read once per process), its `step`/`check` annotations
+    checked: a damaged test file is one line naming the file and the event."""
+    events = cache.get(file)
+    if events is None:
+        events = list(read_trace(root / file, profile=profile).events)
+        for ev in events:
+            if ev.KIND == "annotation":
+                _check_note(ev, root / file)
+        cache[file] = events
+    return events
+
+
+def _check_note(ev: Any, path: Path) -> None:
+    for prefix, fields in _NOTE_FIELDS.items():
+        if not ev.text.startswith(prefix):
+            continue
+        where = f"{path}: event {ev.index}: {prefix.strip()} annotation"
+        try:
+            note = safejson.loads(ev.text[len(prefix):])
+        except ValueError as exc:
+            raise InputError(f"{where} is not JSON: {exc}") from None
+        if not isinstance(note, dict):
+            raise InputError(f"{where} must be a JSON object")
+        for key, typ in fields.items():
+            value = note.get(key)
+            ok = isinstance(value, typ) and (typ is bool or not isinstance(value, bool))
+            if typ is int and ok:
+                ok = 0 <= value < 256
+            if typ is list and ok:
+                ok = all(isinstance(c, str) for c in value)
+            if not ok:
+                raise InputError(f"{where}: field {key} must be " + {str: "a string", int: "an integer 0..255",
+                                 bool: "true or false", list: "a list of clause ids"}[typ])
 
 
 def exercised_clauses(judge: Judge, events: list[Any]) -> list[str]:
@@ -188,9 +275,7 @@ def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIM
                 o.failures.append(Failure(-1, f"not run: {gone}", []))
                 outcomes.append(o)
                 continue
-            events = cache.get(t["file"])
-            if events is None:
-                events = cache[t["file"]] = list(read_trace(root / t["file"], profile=data["profile"]).events)
+            events = test_events(cache, root, t["file"], data["profile"])
             if backend is None:
                 try:
                     backend = connect()
@@ -218,10 +303,7 @@ def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIM
     for t in tests[: len(outcomes)]:
         key = ("clauses", t["file"])
         if key not in cache:
-            events = cache.get(t["file"])
-            if events is None:
-                events = cache[t["file"]] = list(read_trace(root / t["file"], profile=data["profile"]).events)
-            cache[key] = exercised_clauses(judge, events)
+            cache[key] = exercised_clauses(judge, test_events(cache, root, t["file"], data["profile"]))
         exercised[t["name"]] = cache[key]
     result = to_result(data, tests, outcomes, seconds, exercised)
     if readings:
@@ -408,10 +490,10 @@ def render_conform(result: Result, outcomes: list[Outcome], quiet: bool) -> str:
     for r in cov.get("readings", []):
         lines.append(reading_line(r))
     total = cov.get("clauses_model")
-    if total:
+    if total and "clauses_covered" in cov:      # the suite's own coverage, when suite.json has it
         lines.append(f"clause coverage of the suite: {cov['clauses_covered']}/{total}"
                      + (f" (not exercised: {', '.join(cov['clauses_not_covered'])})" if cov.get("clauses_not_covered") else ""))
-    if cov.get("action_instances_reachable"):
+    if cov.get("action_instances_reachable") and "action_instances_covered" in cov:
         lines.append(f"action-instance coverage of the suite: {cov['action_instances_covered']}/"
                      f"{cov['action_instances_reachable']} reachable")
     lines.append(f"passed {cov['passed']}/{cov['tests']}, failed {cov['failed']}")
