@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,14 +25,21 @@ if str(ROOT) not in sys.path:
 gc.set_threshold(100_000, 50, 100)
 
 
-def require_tool(name: str) -> str:
-    """The path of an external tool; under CI=true a missing tool fails the test, elsewhere it skips."""
+def unavailable(reason: str) -> NoReturn:
+    """The one place a test gives up for want of something outside the project (a tool, a
+    Python package, a browser): under CI=true it fails, since .ci/run installs everything
+    the tests need (scripts/install-test-deps); elsewhere it skips, saying what is missing."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}, but CI=true: .ci/run (scripts/install-test-deps) must install it")
+    pytest.skip(reason)
+
+
+def require_tool(name: str, hint: str = "") -> str:
+    """The path of an external tool, or `unavailable`."""
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not installed but CI=true: .ci/run must install it")
-    pytest.skip(f"{name} is not installed")
+    unavailable(f"{name} is not installed" + (f" ({hint})" if hint else ""))
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ reason, in killmatrix.UNCATCHABLE: they must pass the suite (else the list is st
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mcheck.device.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row, start_emulator, stop_emulator
@@ -38,6 +40,21 @@ def _case(profile: str, bug: str):
 CASES = [_case("virtio-1.4", b) for b in catalogue("virtio-1.4") if b not in UNCATCHABLE["virtio-1.4"]] + \
         [_case("draft-v1", b) for b in catalogue("draft-v1") if b not in UNCATCHABLE.get("draft-v1", {})]
 MISSED = [(p, b) for p, bugs in UNCATCHABLE.items() for b in bugs]
+
+
+def _documented() -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(profile, bug) -> (first failing test, clauses) as docs/kill-matrix.md records them: each
+    bug must be caught by the same test for the same clauses (not by any test for any clause)."""
+    out = {}
+    doc = Path(__file__).resolve().parents[2] / "docs" / "kill-matrix.md"
+    for line in doc.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 5 and cells[1].startswith("--bug ") and cells[2] == "yes":
+            out[(cells[0], cells[1][len("--bug "):])] = (cells[3], cells[4].split(", "))
+    return out
+
+
+DOCUMENTED = _documented()
 
 
 @pytest.fixture
@@ -102,6 +119,8 @@ def test_bug_is_caught_naming_a_clause(suites, suite14_m2, tmp_path, profile, bu
     row = kill_row(suite_dir, tmp_path / "bug.sock", profile, bug, members=members)
     assert row.caught, f"--bug {bug} passed the whole suite"
     assert row.clauses, f"--bug {bug}: failing test {row.test} names no clause ({row.message})"
+    assert (row.test, row.clauses) == DOCUMENTED[(profile, bug)], \
+        f"--bug {bug}: caught by {row.test} naming {row.clauses}, docs/kill-matrix.md says {DOCUMENTED[(profile, bug)]}"
     if profile == "virtio-1.4" and bug in ESCAPED:
         assert ESCAPED[bug] in row.clauses, f"--bug {bug}: {row.test} names {row.clauses} ({row.message})"
     if profile == "draft-v1" and bug in DRAFT_TARGETED:

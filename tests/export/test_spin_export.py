@@ -8,7 +8,6 @@ equal SPIN's "states, stored" and the properties named in its assertion messages
 
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
@@ -21,29 +20,22 @@ from mcheck.explore.check import check
 from mcheck.export.promela import to_promela
 from mcheck.export.spin import run_spin, spin_missing
 from mcheck.model.registry import find_model_class, load_model
+from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTER = str(ROOT / "tests" / "models" / "counter.py")
 EXOTIC = str(ROOT / "tests" / "export" / "exotic_model.py")
-NOT_YET = "model not yet available"
 
 
 def _need_spin() -> None:
     reason = spin_missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}, but CI=true: .ci/run must install spin")
-        pytest.skip(reason)
+        unavailable(reason)
 
 
-def _bugs(spec: str) -> list[str] | None:
-    """The model's bug catalogue, or None when a built-in model's file does not exist yet."""
-    try:
-        return list(find_model_class(spec).bugs)
-    except InputError as exc:
-        if "is not installed" in str(exc):
-            return None
-        raise
+def _bugs(spec: str) -> list[str]:
+    """The model's bug catalogue."""
+    return list(find_model_class(spec).bugs)
 
 
 def _configs() -> list:
@@ -60,9 +52,6 @@ def _configs() -> list:
     for spec, size, extra in (("virtio-1.4", {"members": 1}, ({"members": 1, "sets": "exact"},)), ("draft-v1", {"members": 1}, ()),
                               ("virtio-1.4-migration", {"buffers": 1, "faults": 0}, ())):
         bugs = _bugs(spec)
-        if bugs is None:
-            out.append(pytest.param(spec, None, id=f"{spec}-missing"))
-            continue
         for sz, bug in [*((e, "none") for e in extra), *((size, b) for b in ("none", *bugs))]:
             items = tuple(sorted({**sz, "bug": bug}.items()))
             size_id = "-".join(f"{k[0]}{v}" for k, v in sorted(sz.items()) if k not in ("sets",))
@@ -92,7 +81,7 @@ def _warm(request: pytest.FixtureRequest) -> None:
         return
     selected = {item.callspec.id for item in request.session.items
                 if getattr(item, "module", None) is request.module and hasattr(item, "callspec")}
-    todo = [p.values for p in CONFIGS if p.values[1] is not None and p.id in selected]
+    todo = [p.values for p in CONFIGS if p.id in selected]
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda v: _safe(*v), todo))
 
@@ -106,8 +95,6 @@ def _safe(spec: str, items: tuple) -> None:
 
 @pytest.mark.parametrize(("spec", "items"), CONFIGS)
 def test_spin_agrees_with_mcheck(spec: str, items: tuple | None) -> None:
-    if items is None:
-        pytest.skip(NOT_YET)
     _need_spin()
     states, violated, spin_states, spin_violated, other = _compare(spec, items)
     assert spin_states == states, f"SPIN stored {spin_states} states, mcheck {states}"
@@ -147,7 +134,7 @@ def test_export_text_shape() -> None:
     assert "active proctype mcheck_model()" in text
     assert text.count(":: d_step") == 8 + 1  # 8 actions + the deadlock/end-state option
     assert "some_dma" in export.skipped
-    assert set(export.prop_markers.values()) == {"no_dma_while_stopped", "stopped_means_drained", "deadlock_free"}
+    assert set(export.prop_markers.values()) == {"no_dma_while_stopped", "deadlock_free"}
 
 
 def _mcheck(argv: list[str]) -> int:

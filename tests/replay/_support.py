@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACES = ROOT / "traces"
@@ -20,17 +19,13 @@ if str(ROOT) not in sys.path:
 
 def need_pyshark() -> None:
     """tshark and pyshark are needed; under CI=true their absence fails the test."""
-    from tests.conftest import require_tool
+    from tests.conftest import require_tool, unavailable
 
     require_tool("tshark")
     try:
         import pyshark  # noqa: F401
     except ImportError:
-        import os
-
-        if os.environ.get("CI") == "true":
-            pytest.fail("pyshark is not installed but CI=true")
-        pytest.skip("pyshark is not installed")
+        unavailable("pyshark is not installed")
 
 
 def flows():

@@ -122,6 +122,7 @@ def test_a_relaxation_explains_the_divergence(tmp_path: Path) -> None:
     result = replay_file(trace, model=MODEL)
     assert result.verdict == "violated" and result.exit_code == 1
     v = result.violations[0]
+    assert (v.event_index, v.clauses) == (1, ["D-X-1"])     # the stop, refused while work is in flight
     assert v.message.endswith(f"; conforms under compat=linux (R1: {R1})")
     assert v.explained_by == [{"id": "R1", "doc": R1, "preset": "linux", "params": {"stop_busy": "accept"}}]
     assert result.to_dict()["violations"][0]["explained_by"][0]["id"] == "R1"
@@ -131,6 +132,7 @@ def test_a_relaxation_explains_the_divergence(tmp_path: Path) -> None:
 def test_a_relaxation_in_force_is_not_offered(tmp_path: Path) -> None:
     trace = capture(tmp_path, STOP, mode_set(0, "EBUSY"))
     result = replay_file(trace, model=MODEL, params={"stop_busy": "accept"})
+    assert result.violations[0].event_index == 1
     assert [e["id"] for e in result.violations[0].explained_by] == ["R2"]
     assert replay_file(trace, model=MODEL, params={"compat": "linux"}).verdict == "holds"
 
@@ -138,6 +140,7 @@ def test_a_relaxation_in_force_is_not_offered(tmp_path: Path) -> None:
 def test_a_preset_explains_what_no_single_relaxation_does(tmp_path: Path) -> None:
     result = replay_file(capture(tmp_path, QUIRK), model=MODEL)
     v = result.violations[0]
+    assert v.event_index == 0
     assert [e["id"] for e in v.explained_by] == ["linux"]
     assert v.message.endswith(f"; conforms under compat=linux (R1: {R1}; R2: {R2})")
 
@@ -145,6 +148,7 @@ def test_a_preset_explains_what_no_single_relaxation_does(tmp_path: Path) -> Non
 def test_nothing_explains_a_real_fault(tmp_path: Path) -> None:
     result = replay_file(capture(tmp_path, RESUME, mode_set(0, "ENOMEM")), model=MODEL)
     assert result.verdict == "violated" and result.violations[0].explained_by == []
+    assert result.violations[0].event_index == 1      # the resume answered ENOMEM
     assert "conforms under" not in result.violations[0].message
 
 
@@ -169,7 +173,7 @@ def test_warning_when_every_explanation_departs_from_a_should(tmp_path: Path) ->
 
 def test_warnings_and_driver_findings_follow_the_verdict_in_text_and_json(tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema  # a test dependency (pyproject [test])
     from importlib import resources
     schema = json.loads(resources.files("mcheck.report").joinpath("result-schema.json").read_text())
     trace = capture(tmp_path, STOP, mode_set(1, "EBUSY"))   # DEV_MODE_SET is 25 bytes: R-AQ-2

@@ -45,6 +45,8 @@ def test_a_completed_command_still_needs_an_allowed_answer(tmp_path: Path) -> No
     h.admin("DEV_PARTS_SET", SET_RECORD)   # on a GET object: the device must refuse it (I-DP-1)
     result = replay_file(h.write(tmp_path / "bad.jsonl"))
     assert result.verdict == "violated"
+    (v,) = result.violations
+    assert v.event_index == 5 and "I-DP-1" in v.clauses, (v.event_index, v.clauses)   # the SET, after bring-up's 5
 
 
 @pytest.mark.parametrize("ext", [".jsonl", ".pcapng"])

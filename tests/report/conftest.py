@@ -4,7 +4,6 @@ docs/reports.md), plus headless Chromium for the browser tests."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from mcheck.explore.check import check
 from mcheck.explore.graph import build_graph
 from mcheck.model.registry import load_model
 from mcheck.verdict import Change, PropertyVerdict, Result, Step, Violation, Witness
+from tests.conftest import unavailable
 
 COUNTER = str(Path(__file__).resolve().parents[1] / "models" / "counter.py")
 
@@ -97,8 +97,5 @@ class Chromium:
 def chromium(tmp_path: Path) -> Chromium:
     binary = next((b for b in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if b), None)
     if binary is None:
-        reason = "headless Chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + ": CI must run the browser tests")
-        pytest.skip(reason)
+        unavailable("headless Chromium is not installed (apt-get install -y chromium)")
     return Chromium(binary, tmp_path / "profile")

@@ -26,7 +26,7 @@ def test_violation_is_a_failure_carrying_the_counterexample(violated):
     assert "mode[1]: running -> stopped" in text
     assert "dma_write(m=1)" in text
     suite = root.find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "0")
 
 
 def test_holding_properties_are_plain_passes(holds):

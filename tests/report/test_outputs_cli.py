@@ -27,7 +27,7 @@ def test_all_three_outputs(violated, counter_path, tmp_path):
                                 "--report", str(tmp_path / "html")])
     written = emit_outputs(args, violated[0], counter_path, graph=violated[1])
     assert written == [str(tmp_path / "j.xml"), str(tmp_path / "s.sarif"), str(tmp_path / "html" / "index.html")]
-    assert len(ET.parse(tmp_path / "j.xml").getroot().findall(".//testcase")) == 4
+    assert len(ET.parse(tmp_path / "j.xml").getroot().findall(".//testcase")) == 3
     assert json.loads((tmp_path / "s.sarif").read_text())["version"] == "2.1.0"
     assert "sequence" in (tmp_path / "html" / "index.html").read_text()
 

@@ -32,7 +32,7 @@ def test_violated_check_validates_and_locates_the_property(violated, counter_pat
     validate(log)
     run = log["runs"][0]
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
-    assert {"D-DP-9", "D-DP-16", "D-DP-10", "deadlock_free"} <= set(rules)
+    assert {"D-DP-9", "D-DP-16", "deadlock_free"} <= set(rules)
     assert "A stopped member starts no DMA." in rules["D-DP-16"]["fullDescription"]["text"]
     (result,) = run["results"]
     assert result["ruleId"] == "D-DP-9"

@@ -1,4 +1,4 @@
-"""k-induction on the built-in models (skipped while a model file is missing).
+"""k-induction on the built-in models.
 
 virtio-1.4 (the spec-exact oracle: answer sets, per-group enabled sets, Q readings
 defaulting to "either") declares one strengthening invariant (buffers are conserved per
@@ -11,31 +11,27 @@ counterexample to induction, never a silent `bounded`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from mcheck.errors import InputError
+from mcheck.cli import main
+
 from mcheck.model.build import build_model
 from mcheck.model.registry import find_model_class, load_model
 from mcheck.symbolic.induction import prove
 
 
-def _class(name: str):  # type: ignore[no-untyped-def]
-    try:
-        return find_model_class(name)
-    except InputError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.mark.parametrize("name", ["virtio-1.4", pytest.param("draft-v1", marks=pytest.mark.slow)])
-def test_every_unproved_property_has_a_counterexample_to_induction(name: str) -> None:
-    _class(name)
-    result = prove(load_model(name))
-    assert result.verdict in ("proved", "bounded")
-    unproved = {p.name for p in result.properties if p.kind != "sometimes" and p.verdict != "proved"}
-    explained = {v.property for v in result.violations if v.kind == "induction"}
-    if "value_ranges" in explained:  # then nothing is claimed, but each failure is still explained
-        unproved -= {p.name for p in result.properties}
-    assert unproved <= explained
+@pytest.mark.parametrize("name", ["virtio-1.4", "draft-v1"])
+def test_the_built_in_models_are_proved_at_their_defaults(name: str, tmp_path: Path) -> None:
+    """`mcheck check NAME --engine prove` with no flag: exit 0, every safety property proved."""
+    out = tmp_path / "r.json"
+    assert main(["check", name, "--engine", "prove", "-q", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["verdict"] == "proved", result["notes"]
+    unproved = {p["name"] for p in result["properties"] if p["kind"] != "sometimes" and p["verdict"] != "proved"}
+    assert not unproved and not result["violations"]
 
 
 # the spec-exact model's safety properties (each must be among the proved ones)
@@ -63,10 +59,7 @@ def test_virtio_1_4_is_proved(params: dict) -> None:  # type: ignore[type-arg]
 
 
 def _virtio_bugs() -> list:  # type: ignore[type-arg]
-    try:
-        return sorted(find_model_class("virtio-1.4").bugs)
-    except InputError:
-        return []
+    return sorted(find_model_class("virtio-1.4").bugs)
 
 
 @pytest.mark.slow
@@ -89,7 +82,7 @@ def test_virtio_1_4_is_proved_at_64_members() -> None:
 
 
 def test_without_its_strengthening_invariant_induction_fails_with_a_counterexample() -> None:
-    base = _class("virtio-1.4")
+    base = find_model_class("virtio-1.4")
 
     class Unstrengthened(base):  # type: ignore[misc, valid-type]
         auxiliary = ()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -21,13 +20,13 @@ import pytest
 from mcheck.cli import main
 from mcheck.errors import InputError
 from mcheck.trace.codec import Codec, CodecError
-from mcheck.trace.describe import describe_event
-from mcheck.trace.events import AdminCommand, DmaWrite, FlrBegin, FlrEnd, TraceHeader, UsedNotify, Doorbell
+from mcheck.trace.events import AdminCommand, DmaWrite, FlrBegin, FlrEnd, UsedNotify, Doorbell
 from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.profile import load_profile
 from mcheck.trace.pyshark_reader import DISSECTOR_PATH, read_trace_pyshark
 from mcheck.trace.record import PROFILE_CODES
 from models.draft_observe import DraftObserver
+from tests.conftest import require_tool
 
 DATA = Path(__file__).resolve().parent / "data"
 PROFILES = Path(__file__).resolve().parents[2] / "models" / "profiles"
@@ -208,10 +207,7 @@ def test_jsonl_result_fields_encode_the_output(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        pytest.skip("tshark is not installed")
-    return path
+    return require_tool("tshark", "apt-get install -y tshark")
 
 
 def _lua_outputs(text: str) -> dict[int, dict[str, list[tuple[str, int, int]]]]:

@@ -5,9 +5,7 @@ Without tshark these tests skip, except under CI=true, where they fail: CI must 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.profile import load_profile
 from mcheck.trace.pyshark_reader import DISSECTOR_PATH, read_trace_pyshark
 from mcheck.trace.record import PROFILE_CODES
+from tests.conftest import require_tool
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 CAPTURES = sorted(REFERENCE_DIR.glob("*.pcapng"))
@@ -25,12 +24,7 @@ CAPTURES = sorted(REFERENCE_DIR.glob("*.pcapng"))
 
 @pytest.fixture(scope="module")
 def tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tshark is not installed, and CI=true requires it (apt-get install -y tshark)")
-        pytest.skip("tshark is not installed (apt-get install -y tshark); the dissector cannot be checked")
-    return path
+    return require_tool("tshark", "apt-get install -y tshark; the dissector cannot be checked")
 
 
 @pytest.fixture(scope="module")
