@@ -77,3 +77,20 @@ def test_check_help_says_model_files_are_code(capsys) -> None:
     assert "A model file is Python code" in out and "with your permissions" in out
     guide = (ROOT / "docs/model-guide.md").read_text()
     assert "## Model files are code" in guide and "does not sandbox it" in guide
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "tests/models/counter.py", "--timeout", "nan"],
+    ["check", "tests/models/counter.py", "--timeout", "inf"],
+    ["check", "tests/models/counter.py", "--checkpoint-every", "-1"],
+    ["check", "tests/models/counter.py", "--max-states", "0"],
+    ["gen-tests", "virtio-1.4", "--run-length", "0", "--out", "OUT"],
+    ["gen-tests", "virtio-1.4", "--run-length", "-1", "--out", "OUT"],
+    ["migrate-demo", "--buffers", "100000000", "--out", "OUT"],
+    ["migrate-demo", "--buffers", "-1", "--out", "OUT"],
+], ids=lambda a: " ".join(a[2:4]))
+def test_numbers_out_of_range_are_refused_before_any_work(capsys, tmp_path: Path, argv: list[str]) -> None:
+    argv = [str(ROOT / a) if a.endswith(".py") else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and argv[2] in err, err
+    assert out == "" and not (tmp_path / "out").exists()

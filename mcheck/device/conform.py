@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="model parameter (default for virtio-1.4: members=1)")
     g.add_argument("--out", required=True, metavar="DIR", help="directory for suite.json and the test traces")
-    g.add_argument("--run-length", type=int, default=1500, metavar="N", help="walk steps per test (default 1500)")
+    g.add_argument("--run-length", type=_run_length, default=1500, metavar="N",
+                   help="walk steps per test, 1..1000000 (default 1500)")
     g.add_argument("--no-faults", action="store_true", help="leave out the FLR / member-reset tests")
     g.add_argument("--classes-only", action="store_true",
                    help="only the targeted tests (virtio-1.4: enabled-set classes, object ownership across members), "
@@ -79,6 +80,16 @@ def run_gen(args: argparse.Namespace) -> int:
           + (f" (not exercised: {', '.join(cov['clauses_not_covered'])})" if cov["clauses_not_covered"] else ""))
     print(f"{cov['tests']} tests, {cov['walk_steps']:,} walk steps, {cov['probes']:,} probes, in {suite.seconds:.2f} s -> {path}")
     return 0 if cov["action_instances_covered"] == cov["action_instances_reachable"] else 1
+
+
+def _run_length(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1..1000000")
+    return value
 
 
 def load_suite(path: str, model_file: str | None = None) -> tuple[dict[str, Any], Path]:

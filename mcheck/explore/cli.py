@@ -26,8 +26,8 @@ def _positive(kind: type) -> "callable":
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        if not value > 0 or value == float("inf"):      # `not >` also refuses nan
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number")
         return value
     return parse
 
