@@ -84,6 +84,7 @@ def test_check_help_says_model_files_are_code(capsys) -> None:
     ["check", "tests/models/counter.py", "--timeout", "inf"],
     ["check", "tests/models/counter.py", "--checkpoint-every", "-1"],
     ["check", "tests/models/counter.py", "--max-states", "0"],
+    ["check", "tests/models/counter.py", "--workers", "100000000000000000000"],
     ["gen-tests", "virtio-1.4", "--run-length", "0", "--out", "OUT"],
     ["gen-tests", "virtio-1.4", "--run-length", "-1", "--out", "OUT"],
     ["migrate-demo", "--buffers", "100000000", "--out", "OUT"],

@@ -20,7 +20,11 @@ from mcheck.report.progress import progress_for
 from mcheck.report.text import render
 
 
-def _positive(kind: type) -> "callable":
+#: --workers cap: one process each; beyond this many a machine thrashes rather than helps
+MAX_WORKERS = 256
+
+
+def _positive(kind: type, most: float = float("inf")) -> "callable":
     def parse(text: str):
         try:
             value = kind(text)
@@ -28,6 +32,8 @@ def _positive(kind: type) -> "callable":
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not value > 0 or value == float("inf"):      # `not >` also refuses nan
             raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{text!r} is more than {most:g}")
         return value
     return parse
 
@@ -66,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line, no progress display")
     p.add_argument("--symmetry", action="store_true",
                    help="store one state per orbit of the model's symmetric index set (docs/scaling.md)")
-    p.add_argument("--workers", type=_positive(int), default=1, metavar="N",
+    p.add_argument("--workers", type=_positive(int, MAX_WORKERS), default=1, metavar="N",
                    help="spread the search over N processes (same counts and verdicts)")
     p.add_argument("--checkpoint", metavar="DIR",
                    help="save the search in DIR at level boundaries and on Ctrl-C (exit 130)")
