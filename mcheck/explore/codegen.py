@@ -381,11 +381,12 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
     def prop_note(k: int) -> str:
         return f"  # {props[k].kind} {gensource.comment(props[k].name)}"
 
+    state_props = {k: e for k in inv + goals if (e := folded.props[k]) is not None}
     L: list[str] = header("explorer search functions", model)
     # invariants and goals, checked on every state taken from the frontier
-    state_checks = [f"        if not found[{k}] and not {py_expr(folded.props[k])}: inv_fail({k}, pid)" + prop_note(k)
+    state_checks = [f"        if not found[{k}] and not {py_expr(state_props[k])}: inv_fail({k}, pid)" + prop_note(k)
                     for k in inv]
-    state_checks += [f"        if not reached[{k}] and {py_expr(folded.props[k])}: goal_hit({k}, pid)" + prop_note(k)
+    state_checks += [f"        if not reached[{k}] and {py_expr(state_props[k])}: goal_hit({k}, pid)" + prop_note(k)
                      for k in goals]
     # ---- the explorer's expand()
     L.append("def make_expand(ids, states, parent, via, nxt, cov, edges, reached, found, inv_fail, tp_fail, goal_hit, "
@@ -409,7 +410,7 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
     # ---- check-only (states at the depth bound are checked but not expanded)
     L.append("def make_check(reached, found, inv_fail, goal_hit):")
     L.append("    def check(x, pid):")
-    L.extend(_unpack_lines(layout, notes_for([folded.props[k] for k in inv + goals]), "        "))
+    L.extend(_unpack_lines(layout, notes_for(list(state_props.values())), "        "))
     L.extend(state_checks)
     L.append("        return None")
     L.append("    return check")
