@@ -123,7 +123,7 @@ def prepare(model: LoadedModel, *, symmetry: bool = False, record_edges: bool = 
     canon = keys = None
     if plan is not None:
         lay = compiled.layout
-        canon, keys = compile_canon(plan, lay.offsets, lay.widths, lay.lows)
+        canon, keys = compile_canon(plan, lay.offsets, lay.widths, lay.lows, model=model.name)
     return Search(compiled=compiled, plan=plan, canon=canon, keys=keys)
 
 

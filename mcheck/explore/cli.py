@@ -8,6 +8,7 @@ import sys
 
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds, Checkpointing, SearchInterrupted
+from mcheck.explore import gensource
 from mcheck.explore.check import check
 from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_fits, write_dot, write_graphml
 from mcheck.model.params import model_relaxations, parse_assignments
@@ -80,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds between checkpoint saves (default 60)")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the search saved in DIR (same model, parameters, model source and mcheck)")
+    p.add_argument("--dump-code", metavar="DIR", help="write the generated Python the search runs into DIR")
     add_output_arguments(p)
     p.set_defaults(run=run_check)
 
@@ -97,6 +99,8 @@ def run_check(args: argparse.Namespace) -> int:
     check_output(args.dot, "--dot")
     check_output(args.graphml, "--graphml")
     check_output_dir(args.checkpoint, "--checkpoint")
+    check_output_dir(args.dump_code, "--dump-code")
+    gensource.dump_to(args.dump_code)
     model = load_model(args.model, parse_assignments(args.params))
     if args.engine in ("bmc", "prove"):
         from mcheck.symbolic.engine import run  # Z3 is imported only when asked for

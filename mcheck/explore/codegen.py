@@ -5,6 +5,12 @@ generated `expand(x, pid)` unpacks the slots into locals once, checks invariants
 then runs every guarded command inline and stores each successor directly, so the
 inner loop makes no calls into the model, networkx or Z3. The same generator also gives
 `successors(x)` (for replay and graph walks) with identical semantics.
+
+Terms known before any state is seen are folded away first (`mcheck.explore.fold`), and
+the source is meant to be read: each local says which slot it holds and which actions
+and properties read it, each block which action or property it serves, and it is
+compiled through `mcheck.explore.gensource` (tracebacks show its lines; `--dump-code`
+writes it out).
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mcheck.errors import ModelDefinitionError, ModelRuntimeError
+from mcheck.errors import ModelRuntimeError
+from mcheck.explore import gensource
+from mcheck.explore.fold import Folder
 from mcheck.model.build import LoadedModel
-from mcheck.model.expr import BitVecSort, Const, Expr, IntSort, Op, Slot, Sort, slots_of
+from mcheck.model.expr import BitVecSort, Const, Expr, IntSort, Op, Slot, slots_of
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def py_expr(e: Expr) -> str:
     if isinstance(e, Slot):
         return f"v{e.index}"
     if not isinstance(e, Op):
-        raise ModelDefinitionError(f"codegen: cannot compile {e!r}")
+        raise TypeError(f"codegen: not an expression node: {e!r}")   # build_model checks every tree
     a = [py_expr(x) for x in e.args]
     op = e.op
     mask = e.sort.mask if isinstance(e.sort, BitVecSort) else None
@@ -83,17 +91,60 @@ def py_expr(e: Expr) -> str:
     if op in _ARITH:
         text = f"({a[0]} {_ARITH[op]} {a[1]})"
         return f"({text} & {mask})" if mask is not None else text
-    raise ModelDefinitionError(f"codegen: unhandled operator {op!r}")
+    raise TypeError(f"codegen: unhandled operator {op!r}")   # every operator in OPS is handled above
 
 
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ARITH = {"add": "+", "sub": "-", "bvand": "&", "bvor": "|", "bvxor": "^", "shl": "<<", "lshr": ">>"}
 
 
-def _fits(value_sort: Sort, target: Sort) -> bool:
-    if isinstance(target, IntSort):
-        return isinstance(value_sort, IntSort) and target.lo <= value_sort.lo and value_sort.hi <= target.hi
-    return True
+
+
+# --------------------------------------------------------------------------- folded model
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A model's expressions with the terms known before any state folded away.
+
+    `guards[a]` is FALSE for an action that can never fire, `assigns[a]` leaves out
+    writes that store the slot's own value, `per_action[k]` leaves out actions for which
+    transition property `k` always holds, `props[k]` is the condition of an invariant or
+    goal (None for transition properties)."""
+
+    folder: Folder
+    guards: list[Expr]
+    assigns: list[dict[int, Expr]]
+    props: list[Expr | None]
+    per_action: list[dict[int, Expr]]
+    end_state: Expr
+
+
+def fold_model(model: LoadedModel) -> Folded:
+    f = Folder()
+    assigns = []
+    for act in model.actions:
+        out = {}
+        for slot, e in sorted(act.assigns.items()):
+            value = f.fold(e)
+            if not (isinstance(value, Slot) and value.index == slot):
+                out[slot] = value
+        assigns.append(out)
+    per_action = []
+    for p in model.properties:
+        conds = {a: f.fold(c) for a, c in p.per_action.items()}
+        per_action.append({a: c for a, c in conds.items() if not _is_true(c)})
+    return Folded(folder=f, guards=[f.fold(act.guard) for act in model.actions], assigns=assigns,
+                  props=[f.fold(p.expr) if p.expr is not None else None for p in model.properties],
+                  per_action=per_action, end_state=f.fold(model.end_state))
+
+
+def _is_false(e: Expr | None) -> bool:
+    return isinstance(e, Const) and e.value == 0
+
+
+def _is_true(e: Expr | None) -> bool:
+    return isinstance(e, Const) and e.value == 1
 
 
 # --------------------------------------------------------------------------- functions
@@ -101,11 +152,13 @@ def _fits(value_sort: Sort, target: Sort) -> bool:
 
 @dataclass
 class Compiled:
-    """The generated functions and the layout they share."""
+    """The generated functions and the layout they share; `filename` is the source's
+    pseudo-filename (`mcheck.explore.gensource`)."""
 
     layout: Layout
     source: str
     namespace: dict[str, Any]
+    filename: str = ""
 
     def expand_factory(self) -> Callable[..., Callable[[int, int], int]]:
         return self.namespace["make_expand"]
@@ -122,34 +175,80 @@ class Compiled:
         return self.namespace["transition_failures"](x)
 
 
-def _unpack_lines(model: LoadedModel, layout: Layout, used: set[int], indent: str) -> list[str]:
+def slot_notes(model: LoadedModel, readers: dict[int, list[str]]) -> dict[int, str]:
+    """slot -> the comment on the local holding it: slot number, variable, sort, readers."""
+    out = {}
+    for i, names in readers.items():
+        s = model.slots[i]
+        out[i] = f"slot {i} {s.name} {s.sort.name}" + (f": {'; '.join(names)}" if names else "")
+    return out
+
+
+def _readers(model: LoadedModel, folded: Folded) -> dict[int, list[str]]:
+    """slot -> who reads it in the folded model: action names, property names, end_state."""
+    acts: dict[int, dict[str, None]] = {}
+    prs: dict[int, dict[str, None]] = {}
+    for act in model.actions:
+        if _is_false(folded.guards[act.index]):
+            continue
+        read = slots_of(folded.guards[act.index])
+        for e in folded.assigns[act.index].values():
+            read |= slots_of(e)
+        for i in read:
+            acts.setdefault(i, {})[act.name] = None
+    for k, p in enumerate(model.properties):
+        cond = folded.props[k]
+        read = slots_of(cond) if cond is not None else set()
+        for a, c in folded.per_action[k].items():
+            if not _is_false(folded.guards[a]):
+                read |= slots_of(c)
+        for i in read:
+            prs.setdefault(i, {})[p.name] = None
+    ends = slots_of(folded.end_state)
+    out: dict[int, list[str]] = {}
+    for i in sorted(set(acts) | set(prs) | ends):
+        names = []
+        if i in acts:
+            names.append("actions " + ", ".join(acts[i]))
+        if i in prs:
+            names.append("properties " + ", ".join(prs[i]))
+        if i in ends:
+            names.append("end_state")
+        out[i] = names
+    return out
+
+
+def _unpack_lines(layout: Layout, notes: dict[int, str], indent: str) -> list[str]:
+    """`v<slot> = ...` for every slot in `notes`, each with its note as a comment."""
     out = []
-    for i in sorted(used):
+    for i in sorted(notes):
         off, w, lo = layout.offsets[i], layout.widths[i], layout.lows[i]
         text = f"(x >> {off}) & {(1 << w) - 1}" if off else f"x & {(1 << w) - 1}"
         if lo:
             text = f"({text}) + {lo}"
-        out.append(f"{indent}v{i} = {text}")
+        out.append(f"{indent}v{i} = {text}  # {gensource.comment(notes[i])}")
     return out
 
 
-def _effect_lines(model: LoadedModel, layout: Layout, a_index: int, indent: str) -> list[str]:
+def _effect_lines(model: LoadedModel, folded: Folded, layout: Layout, a_index: int, indent: str) -> list[str]:
     """Lines computing `y`, the packed successor, from locals (guard already checked)."""
-    act = model.actions[a_index]
     lines = []
     keep = (1 << layout.total_bits) - 1
     parts = []
-    for slot, e in sorted(act.assigns.items()):
-        sort = model.slots[slot].sort
+    for slot, e in folded.assigns[a_index].items():
+        info = model.slots[slot]
+        sort = info.sort
         off, lo = layout.offsets[slot], layout.lows[slot]
         keep &= ~(((1 << layout.widths[slot]) - 1) << off)
         name = f"t{slot}"
         value = py_expr(e)
         if isinstance(sort, BitVecSort) and not isinstance(e.sort, BitVecSort):
             value = f"({value} & {sort.mask})"
-        lines.append(f"{indent}{name} = {value}")
-        if isinstance(sort, IntSort) and not _fits(e.sort, sort):
-            lines.append(f"{indent}if not {sort.lo} <= {name} <= {sort.hi}: range_fail({a_index}, {slot}, {name}, x)")
+        lines.append(f"{indent}{name} = {value}  # new {gensource.comment(info.name)}")
+        if isinstance(sort, IntSort):
+            vlo, vhi = folded.folder.range(e)
+            if not sort.lo <= vlo <= vhi <= sort.hi:
+                lines.append(f"{indent}if not {sort.lo} <= {name} <= {sort.hi}: range_fail({a_index}, {slot}, {name}, x)")
         code = f"({name} - {lo})" if lo else name
         parts.append(f"({code} << {off})" if off else f"{code}")
     if parts:
@@ -199,7 +298,7 @@ def _guard_tree(items: list[tuple[int, list[Expr]]], bodies: dict[int, list[str]
 PARTITION_PRIME = 1_000_003
 
 
-def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_index: dict[str, int],
+def _expand_body(model: LoadedModel, folded: Folded, layout: Layout, a: int, trans: list[int],
                  record_edges: bool, canon_slots: frozenset[int] | None, workers: int) -> list[str]:
     """The lines run when action `a` is enabled: successor, transition checks, store, coverage.
 
@@ -210,20 +309,21 @@ def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_i
     stored here (`send[w]`: a dict successor -> parent * actions + action; the first link
     wins, as in the store)."""
     act = model.actions[a]
-    lines = [f"# {act.label}"]
-    self_loop = not act.assigns
+    lines = [f"# action {a}: {gensource.comment(act.label)}"]
+    assigns = folded.assigns[a]
+    self_loop = not assigns
     if not self_loop:
-        lines.extend(_effect_lines(model, layout, a, ""))
-    for p in trans:
-        cond = p.per_action.get(a)
+        lines.extend(_effect_lines(model, folded, layout, a, ""))
+    for k in trans:
+        cond = folded.per_action[k].get(a)
         if cond is not None:
-            k = prop_index[p.name]
-            lines.append(f"if not found[{k}] and not {py_expr(cond)}: tp_fail({k}, pid, {a}, {'x' if self_loop else 'y'})")
+            lines.append(f"if not found[{k}] and not {py_expr(cond)}: tp_fail({k}, pid, {a}, {'x' if self_loop else 'y'})"
+                         f"  # transition property {gensource.comment(model.properties[k].name)}")
     if self_loop:
         target = "pid"
     else:
         target = "j"
-        if canon_slots is not None and not canon_slots.isdisjoint(act.assigns):
+        if canon_slots is not None and not canon_slots.isdisjoint(assigns):
             lines.append("y = canon(y)")
         store = [f"j = len(states); ids[y] = j; push(y); par(pid); vi({a}); nx(j)"]
         if workers > 1:
@@ -244,6 +344,16 @@ def _expand_body(model: LoadedModel, layout: Layout, a: int, trans: list, prop_i
     return lines
 
 
+def header(kind: str, model: LoadedModel) -> list[str]:
+    """The first lines of a generated source: what it is, for which model and parameters."""
+    params = ", ".join(f"{k}={v!r}" for k, v in model.params.as_dict().items())
+    return [f"# mcheck generated code: {kind} for model {gensource.comment(model.name)}",
+            f"# model file: {gensource.comment(str(model.source))}",
+            f"# parameters: {gensource.comment(params)}",
+            "# locals v<N> hold slot N of the state (x), t<N> its new value; see mcheck/explore/codegen.py",
+            ""]
+
+
 def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] | None = None,
              canon_slots: frozenset[int] | None = None, workers: int = 1) -> Compiled:
     """Generate the search functions. `order` is the slot packing order (see `Layout.of`);
@@ -253,30 +363,31 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
     if workers > 1 and record_edges:
         raise ValueError("edges are recorded by the one-worker search only")
     layout = Layout.of(model, order)
-    inv = [p for p in model.properties if p.kind == "invariant"]
-    goals = [p for p in model.properties if p.kind == "sometimes"]
-    trans = [p for p in model.properties if p.kind == "transition"]
+    folded = fold_model(model)
     props = model.properties
-    prop_index = {p.name: i for i, p in enumerate(props)}
+    inv = [k for k, p in enumerate(props) if p.kind == "invariant" and not _is_true(folded.props[k])]
+    goals = [k for k, p in enumerate(props) if p.kind == "sometimes"]
+    trans = [k for k, p in enumerate(props) if p.kind == "transition"]
+    live = [act.index for act in model.actions if not _is_false(folded.guards[act.index])]
 
-    used: set[int] = set()
-    for act in model.actions:
-        used |= slots_of(act.guard)
-        for e in act.assigns.values():
-            used |= slots_of(e)
-    for p in props:
-        if p.expr is not None:
-            used |= slots_of(p.expr)
-        for e in p.per_action.values():
-            used |= slots_of(e)
-    used |= slots_of(model.end_state)
+    notes = slot_notes(model, _readers(model, folded))
 
-    L: list[str] = []
+    def notes_for(exprs: list[Expr]) -> dict[int, str]:
+        read: set[int] = set()
+        for e in exprs:
+            read |= slots_of(e)
+        return {i: notes[i] for i in sorted(read)}
+
+    def prop_note(k: int) -> str:
+        return f"  # {props[k].kind} {gensource.comment(props[k].name)}"
+
+    state_props = {k: e for k in inv + goals if (e := folded.props[k]) is not None}
+    L: list[str] = header("explorer search functions", model)
     # invariants and goals, checked on every state taken from the frontier
-    state_checks = [f"        if not found[{prop_index[p.name]}] and not {py_expr(p.expr)}: inv_fail({prop_index[p.name]}, pid)"
-                    for p in inv]
-    state_checks += [f"        if not reached[{prop_index[p.name]}] and {py_expr(p.expr)}: goal_hit({prop_index[p.name]}, pid)"
-                     for p in goals]
+    state_checks = [f"        if not found[{k}] and not {py_expr(state_props[k])}: inv_fail({k}, pid)" + prop_note(k)
+                    for k in inv]
+    state_checks += [f"        if not reached[{k}] and {py_expr(state_props[k])}: goal_hit({k}, pid)" + prop_note(k)
+                     for k in goals]
     # ---- the explorer's expand()
     L.append("def make_expand(ids, states, parent, via, nxt, cov, edges, reached, found, inv_fail, tp_fail, goal_hit, "
              "deadlock, canon=None, me=0, send=None):")
@@ -284,43 +395,47 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
     if record_edges:
         L.append("    edge = edges.append")
     L.append("    def expand(x, pid):")
-    L.extend(_unpack_lines(model, layout, used, "        "))
+    L.extend(_unpack_lines(layout, notes, "        "))
     L.extend(state_checks)
     L.append("        n = 0")
-    bodies = {act.index: _expand_body(model, layout, act.index, trans, prop_index, record_edges, canon_slots, workers)
-              for act in model.actions}
-    L.extend(_guard_tree([(act.index, _conjuncts(act.guard)) for act in model.actions], bodies, "        "))
-    L.append(f"        if n == 0 and not {py_expr(model.end_state)}: deadlock(pid)")
+    bodies = {a: _expand_body(model, folded, layout, a, trans, record_edges, canon_slots, workers) for a in live}
+    L.extend(_guard_tree([(a, _conjuncts(folded.guards[a])) for a in live], bodies, "        "))
+    if _is_false(folded.end_state):
+        L.append("        if n == 0: deadlock(pid)")
+    elif not _is_true(folded.end_state):
+        L.append(f"        if n == 0 and not {py_expr(folded.end_state)}: deadlock(pid)  # end_state")
     L.append("        return n")
     L.append("    return expand")
     L.append("")
     # ---- check-only (states at the depth bound are checked but not expanded)
     L.append("def make_check(reached, found, inv_fail, goal_hit):")
     L.append("    def check(x, pid):")
-    L.extend(_unpack_lines(model, layout, used, "        "))
+    L.extend(_unpack_lines(layout, notes_for(list(state_props.values())), "        "))
     L.extend(state_checks)
     L.append("        return None")
     L.append("    return check")
     L.append("")
     # ---- successors(x) for replay, graph walks and witnesses
     L.append("def successors(x):")
-    L.extend(_unpack_lines(model, layout, used, "    "))
+    L.extend(_unpack_lines(layout, notes_for([folded.guards[a] for a in live]
+                                             + [e for a in live for e in folded.assigns[a].values()]), "    "))
     L.append("    out = []")
-    for act in model.actions:
-        L.append(f"    if {py_expr(act.guard)}:")
-        L.extend(_effect_lines(model, layout, act.index, "        "))
-        L.append(f"        out.append(({act.index}, y))")
+    for a in live:
+        L.append(f"    if {py_expr(folded.guards[a])}:  # action {a}: {gensource.comment(model.actions[a].label)}")
+        L.extend(_effect_lines(model, folded, layout, a, "        "))
+        L.append(f"        out.append(({a}, y))")
     L.append("    return out")
     L.append("")
     # ---- transition_failures(x): which enabled actions break which transition property (witnesses)
     L.append("def transition_failures(x):")
-    L.extend(_unpack_lines(model, layout, used, "    "))
+    checks = {a: [(k, folded.per_action[k][a]) for k in trans if a in folded.per_action[k]] for a in live}
+    L.extend(_unpack_lines(layout, notes_for([e for a, conds in checks.items() if conds
+                                              for e in [folded.guards[a], *(c for _, c in conds)]]), "    "))
     L.append("    out = []")
-    for act in model.actions:
-        conds = [(prop_index[p.name], p.per_action[act.index]) for p in trans if act.index in p.per_action]
+    for a, conds in checks.items():
         if conds:
-            L.append(f"    if {py_expr(act.guard)}:")
-            L.extend(f"        if not {py_expr(c)}: out.append(({act.index}, {k}))" for k, c in conds)
+            L.append(f"    if {py_expr(folded.guards[a])}:  # action {a}: {gensource.comment(model.actions[a].label)}")
+            L.extend(f"        if not {py_expr(c)}: out.append(({a}, {k})){prop_note(k)}" for k, c in conds)
     L.append("    return out")
     source = "\n".join(L) + "\n"
 
@@ -331,6 +446,5 @@ def generate(model: LoadedModel, *, record_edges: bool, order: tuple[int, ...] |
             f"{model.source}: action {act.label} sets {s.name} to {value}, outside {s.sort.name}; "
             "guard the action or widen the variable")
 
-    namespace: dict[str, Any] = {"range_fail": range_fail}
-    exec(compile(source, f"<mcheck generated code for {model.name}>", "exec"), namespace)
-    return Compiled(layout=layout, source=source, namespace=namespace)
+    filename, namespace = gensource.load(source, kind="explore", model=model.name, namespace={"range_fail": range_fail})
+    return Compiled(layout=layout, source=source, namespace=namespace, filename=filename)

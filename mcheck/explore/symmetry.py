@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from mcheck.errors import InputError
+from mcheck.explore import gensource
 from mcheck.model.build import LoadedModel
 from mcheck.model.definition import Array
 from mcheck.model.expr import Const, Expr, Op, RefSort, Slot, slots_of
@@ -273,10 +274,11 @@ def canon_source(plan: SymmetryPlan, offsets: tuple[int, ...], widths: tuple[int
     if len(P) < 2:
         L.append("    return y")
         return "\n".join(L + ["", "def keys(y):", "    return ()", ""]) + "\n"
-    body = [f"    b{k} = (y >> {boff[k]}) & {bmask}" for k in range(len(P))]
+    body = [f"    b{k} = (y >> {boff[k]}) & {bmask}  # id {m}: slots {', '.join(map(str, plan.blocks[m]))}"
+            for k, m in enumerate(P)]
     for r, i in enumerate(plan.refs):
         text = f"(y >> {offsets[i]}) & {(1 << widths[i]) - 1}"
-        body.append(f"    r{r} = ({text}) + {lows[i]}" if lows[i] else f"    r{r} = {text}")
+        body.append((f"    r{r} = ({text}) + {lows[i]}" if lows[i] else f"    r{r} = {text}") + f"  # slot {i}, names an id")
     for k, m in enumerate(P):
         inc = " | ".join(f"((r{r} == {m}) << {r})" for r in range(nref))
         key = f"(b{k} << {nref}) | {inc}" if nref else f"b{k}"
@@ -311,9 +313,14 @@ def canon_source(plan: SymmetryPlan, offsets: tuple[int, ...], widths: tuple[int
 
 
 def compile_canon(plan: SymmetryPlan, offsets: tuple[int, ...], widths: tuple[int, ...],
-                  lows: tuple[int, ...]) -> tuple[Callable[[int], int], Callable[[int], tuple[int, ...]]]:
-    namespace: dict = {}
-    exec(compile(canon_source(plan, offsets, widths, lows), "<mcheck canonicaliser>", "exec"), namespace)
+                  lows: tuple[int, ...], *, model: str = "model"
+                  ) -> tuple[Callable[[int], int], Callable[[int], tuple[int, ...]]]:
+    """`canon` and `keys` of `canon_source`, compiled through `mcheck.explore.gensource`
+    (`model` names the source: `canon-MODEL-HASH.py`)."""
+    source = (f"# mcheck generated code: symmetry canonicaliser for model {gensource.comment(model)}\n"
+              "# b<k>: the slots of the k-th permuted id as one bit field, r<k>: a slot holding an id, "
+              "k<k>: the sort key of b<k>\n\n" + canon_source(plan, offsets, widths, lows))
+    _, namespace = gensource.load(source, kind="canon", model=model, namespace={})
     return namespace["canon"], namespace["keys"]
 
 

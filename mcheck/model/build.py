@@ -8,7 +8,9 @@ line and a sentence saying what to write instead.
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -16,10 +18,10 @@ from typing import Any, Callable, Mapping
 
 from mcheck.errors import McheckError, ModelDefinitionError
 from mcheck.model.definition import (
-    ActionBuilder, AfterView, Array, Guard, IndexSet, Model, Site, SlotInfo, StateView, TransitionView,
-    _Cells, combos,
+    ActionBuilder, ActionDecl, AfterView, Array, Guard, IndexSet, Model, Site, SlotInfo, StateView, TransitionView,
+    _Cells, class_where, combos,
 )
-from mcheck.model.expr import BOOL, FALSE, TRUE, And, BitVecSort, Expr, IntSort, Slot, Sort, lift
+from mcheck.model.expr import BOOL, FALSE, OPS, TRUE, And, Const, Expr, Op, Slot, Sort, lift
 from mcheck.model.params import ParamValues, model_relaxations, resolve_params
 
 
@@ -95,6 +97,21 @@ def _where(func: Callable[..., Any]) -> str:
     return f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
 
 
+def attr_where(cls: type, attr: str) -> str:
+    """`file:line` of `attr = ...` in the body of `cls` or a base class (else the class line)."""
+    for klass in cls.__mro__:
+        if attr in vars(klass):
+            try:
+                lines, start = inspect.getsourcelines(klass)
+            except (OSError, TypeError):
+                break
+            for k, text in enumerate(lines):
+                if re.match(rf"\s+{attr}\s*[:=]", text):
+                    return f"{inspect.getsourcefile(klass)}:{start + k}"
+            break
+    return class_where(cls)
+
+
 def _call(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run model code; turn a Python failure into one line naming the model file and line."""
     try:
@@ -117,26 +134,65 @@ def _failing_line(exc: BaseException, func: Callable[..., Any]) -> str:
     return _where(func)
 
 
-def _expand_shape(var: str, shape: Sort | Array, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], Sort]]:
+def _expand_shape(shape: Sort | Array, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], Sort]]:
+    """(index path, sort) of every cell; `Model.var` has checked the shape."""
     if isinstance(shape, Array):
         out = []
         for idx in shape.index.values:
-            out.extend(_expand_shape(var, shape.elem, path + (idx,)))
+            out.extend(_expand_shape(shape.elem, path + (idx,)))
         return out
-    if not isinstance(shape, Sort):
-        raise ModelDefinitionError(f"variable {var}: shape must be a sort (Bool, Enum, Int, BitVec) or Array, got {shape!r}")
     return [(path, shape)]
 
 
-def _init_values(var: str, path: tuple[Any, ...], sort: Sort, init: Any) -> tuple[int, ...]:
-    value = init(*path) if callable(init) else init
-    if isinstance(value, dict):
-        value = value[path[0] if len(path) == 1 else path]
-    options = value if isinstance(value, (list, set, frozenset)) else [value]
+def _init_values(where: str, var: str, path: tuple[Any, ...], sort: Sort, init: Any) -> tuple[int, ...]:
+    """The allowed initial codes of one cell; `where` is the `self.var(...)` line."""
+    cell = var + "".join(f"[{p}]" for p in path)
     try:
+        value = init(*path) if callable(init) else init
+        if isinstance(value, dict):
+            value = value[path[0] if len(path) == 1 else path]
+        options = value if isinstance(value, (list, set, frozenset)) else [value]
         return tuple(sort.encode(v) for v in options)
     except ModelDefinitionError as exc:
-        raise ModelDefinitionError(f"initial value of {var}{''.join(f'[{p}]' for p in path)}: {exc}") from None
+        raise ModelDefinitionError(f"{where}: setup(): initial value of {cell}: {exc}") from None
+    except Exception as exc:
+        raise ModelDefinitionError(f"{where}: setup(): initial value of {cell}: "
+                                   f"{type(exc).__name__}: {exc}") from None
+
+
+def _condition(where: str, what: str, value: Any, seen: set[int]) -> Expr:
+    """What a property or end_state returned, as a condition; anything else names the
+    definition (`where`) and what it returned (a missing `return` gives None)."""
+    hint = "; did it forget `return`?" if value is None else ""
+    try:
+        cond = lift(value, BOOL)
+    except ModelDefinitionError:
+        cond = None
+    if cond is None or cond.sort is not BOOL:
+        raise ModelDefinitionError(f"{where}: {what} must return a condition (an expression or True/False), "
+                                   f"got {value!r}{hint}")
+    _check_tree(where, what, cond, seen)
+    return cond
+
+
+def _check_tree(where: str, what: str, expr: Expr, seen: set[int]) -> None:
+    """Refuse a hand-built node every engine would choke on (the expression API never
+    builds one): each node a Const, Slot or Op with a known operator and arity. `seen`:
+    ids of nodes already checked in this build (models share subterms widely)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, (Const, Slot)):
+            continue
+        if not isinstance(node, Op):
+            raise ModelDefinitionError(f"{where}: {what}: {node!r} is not a model expression; "
+                                       f"build expressions with the operators and If/And/Or/Not")
+        arity = OPS[node.op]
+        if (arity >= 0 and len(node.args) != arity) or not all(isinstance(a, Expr) for a in node.args):
+            raise ModelDefinitionError(f"{where}: {what}: {node.op} node with arguments {node.args!r}; "
+                                       f"build expressions with the operators and If/And/Or/Not")
+        seen.add(id(node))
+        stack.extend(node.args)
 
 
 def build_model(cls: type[Model], given: Mapping[str, Any] | None = None) -> LoadedModel:
@@ -144,54 +200,66 @@ def build_model(cls: type[Model], given: Mapping[str, Any] | None = None) -> Loa
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise ModelDefinitionError(f"{cls!r} is not a Model subclass")
     name = cls.name or cls.__name__
+    if cls.setup is Model.setup:
+        raise ModelDefinitionError(f"{class_where(cls)}: model {name} must define setup() declaring its state variables")
     relaxations, presets = model_relaxations(cls)
-    params = resolve_params(cls.declared_params(), given or {}, name, relaxations=relaxations, presets=presets)
+    try:
+        params = resolve_params(cls.declared_params(), given or {}, name, relaxations=relaxations, presets=presets)
+    except ModelDefinitionError as exc:   # the class's relaxations or presets are written wrong
+        raise ModelDefinitionError(f"{attr_where(cls, 'presets' if 'preset' in str(exc) else 'relaxations')}: "
+                                   f"{exc}") from None
     model = cls(params)
     source = sys.modules[cls.__module__].__file__ or cls.__module__
     _call("setup()", model.setup)
     if not model._vars:
-        raise ModelDefinitionError(f"{source}: model {name} declares no state variables; call self.var(...) in setup()")
+        raise ModelDefinitionError(f"{_where(model.setup)}: setup(): model {name} declares no state variables; "
+                                   f"call self.var(...)")
 
     slots: list[SlotInfo] = []
     shapes: dict[str, Sort | Array] = {}
     for var, (shape, init) in model._vars.items():
         shapes[var] = shape
-        for path, sort in _expand_shape(var, shape, ()):
+        for path, sort in _expand_shape(shape, ()):
             slots.append(SlotInfo(index=len(slots), name=var + "".join(f"[{p}]" for p in path), var=var,
-                                  path=path, sort=sort, init=_init_values(var, path, sort, init)))
+                                  path=path, sort=sort, init=_init_values(model._var_sites[var], var, path, sort, init)))
     cells = _Cells(slots, shapes)
 
     actions = _build_actions(model, cells, source)
     properties = _build_properties(model, cells, actions, source)
-    end = lift(_call("end_state()", model.end_state, StateView(cells)), BOOL)
+    end = _condition(_where(model.end_state), "end_state()", _call("end_state()", model.end_state, StateView(cells)),
+                     set())
     initial = [tuple(v) for v in itertools.product(*(s.init for s in slots))]
     return LoadedModel(name=name, source=source, model=model, params=params, slots=slots, cells=cells,
                        index_sets=dict(model._index_sets), actions=actions, properties=properties,
                        end_state=end, initial=initial)
 
 
-def _domain(model: Model, action: str, pname: str, spec: Any) -> list[Any]:
+def _domain(model: Model, decl: ActionDecl, pname: str, spec: Any) -> list[Any]:
+    where = str(decl.site) if decl.site else _where(decl.func)
     if isinstance(spec, str):
         if spec not in model._index_sets:
-            raise ModelDefinitionError(
-                f"action {action}: parameter {pname} ranges over index set {spec!r}, which setup() did not declare")
+            raise ModelDefinitionError(f"{where}: action {decl.name}: parameter {pname} ranges over index set "
+                                       f"{spec!r}, which setup() did not declare")
         return list(model._index_sets[spec].values)
     if callable(spec):
-        spec = spec(model)
+        spec = _call(f"action {decl.name}: domain of {pname}", spec, model)
     try:
         values = list(spec)
     except TypeError:
-        raise ModelDefinitionError(f"action {action}: domain of {pname} must be an index-set name or an iterable") from None
+        raise ModelDefinitionError(f"{where}: action {decl.name}: domain of {pname} must be an index-set name "
+                                   f"or an iterable, got {spec!r}") from None
     return values
 
 
 def _build_actions(model: Model, cells: _Cells, source: str) -> list[ActionInstance]:
     decls = type(model).action_decls()
     if not decls:
-        raise ModelDefinitionError(f"{source}: model {model.name} has no actions; decorate a method with @action(...)")
+        raise ModelDefinitionError(f"{class_where(type(model))}: model {model.name} has no actions; "
+                                   f"decorate a method with @action(...)")
     out: list[ActionInstance] = []
+    seen: set[int] = set()   # nodes checked by _check_tree (all stay reachable from `out`)
     for decl in decls:
-        domains = {k: _domain(model, decl.name, k, v) for k, v in decl.over.items()}
+        domains = {k: _domain(model, decl, k, v) for k, v in decl.over.items()}
         for params in combos(domains):
             b = ActionBuilder(cells, source)
             label = f"action {decl.name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
@@ -200,14 +268,16 @@ def _build_actions(model: Model, cells: _Cells, source: str) -> list[ActionInsta
             if guard is FALSE:
                 continue  # switched off for these parameters (for example by a bug choice)
             assigns = {slot: e for slot, e in b._assigned.items() if not _is_same_slot(e, slot)}
-            for slot, e in assigns.items():
-                _check_assignable(cells, slot, e, label)
+            where = _where(decl.func)
+            for e in (guard, *assigns.values()):
+                _check_tree(where, label, e, seen)
             out.append(ActionInstance(index=len(out), name=decl.name, params=params, guard=guard,
                                       guards=tuple(b._guards), assigns=assigns, event=b._event,
                                       clauses=tuple(dict.fromkeys(b._clauses)), doc=decl.doc,
                                       sites=_group_sites(b._sites)))
     if not out:
-        raise ModelDefinitionError(f"{source}: every action of {model.name} is disabled for these parameters")
+        raise ModelDefinitionError(f"{class_where(type(model))}: every action of {model.name} is disabled "
+                                   f"for these parameters")
     return out
 
 
@@ -222,20 +292,14 @@ def _is_same_slot(e: Expr, slot: int) -> bool:
     return isinstance(e, Slot) and e.index == slot
 
 
-def _check_assignable(cells: _Cells, slot: int, e: Expr, label: str) -> None:
-    target = next(s for s in cells.by_key.values() if s.index == slot)
-    ok = e.sort == target.sort or (isinstance(target.sort, IntSort) and isinstance(e.sort, IntSort))
-    ok = ok or (isinstance(target.sort, BitVecSort) and isinstance(e.sort, (IntSort, BitVecSort)))
-    if not ok:
-        raise ModelDefinitionError(f"{label}: cannot assign {e!r} ({e.sort.name}) to {target.name} ({target.sort.name})")
-
-
 def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance], source: str) -> list[PropertyInstance]:
     out: list[PropertyInstance] = []
     names: set[str] = set()
+    seen: set[int] = set()
     for decl in type(model).property_decls():
         if decl.name in names:
-            raise ModelDefinitionError(f"{source}: property {decl.name} defined twice")
+            raise ModelDefinitionError(f"{decl.site or _where(decl.func)}: property {decl.name} defined twice "
+                                       f"(one function under two names?)")
         names.add(decl.name)
         if not decl.clauses:
             raise ModelDefinitionError(
@@ -245,15 +309,14 @@ def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance]
             per_action: dict[int, Expr] = {}
             for act in actions:
                 t = TransitionView(StateView(cells), AfterView(cells, act.assigns), act.name, act.params, act.event)
-                cond = lift(_call(what, decl.func, model, t), BOOL)
+                cond = _condition(_where(decl.func), f"{what} (for action {act.label})",
+                                  _call(what, decl.func, model, t), seen)
                 if cond is not TRUE:
                     per_action[act.index] = cond
             out.append(PropertyInstance(name=decl.name, kind="transition", clauses=decl.clauses, doc=decl.doc,
                                         per_action=per_action, site=decl.site))
         else:
-            cond = lift(_call(what, decl.func, model, StateView(cells)), BOOL)
-            if cond.sort is not BOOL:
-                raise ModelDefinitionError(f"{_where(decl.func)}: {what} must return a condition, got {cond!r}")
+            cond = _condition(_where(decl.func), what, _call(what, decl.func, model, StateView(cells)), seen)
             out.append(PropertyInstance(name=decl.name, kind=decl.kind, clauses=decl.clauses, doc=decl.doc, expr=cond,
                                         site=decl.site))
     return out

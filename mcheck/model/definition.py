@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import itertools
 import os
 import sys
@@ -20,7 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from mcheck.errors import ModelDefinitionError
 from mcheck.model.expr import (
-    BOOL, Expr, If, Implies, And, RefSort, Slot, Sort, Value, lift,
+    BOOL, BitVecSort, Expr, If, Implies, And, IntSort, RefSort, Slot, Sort, Value, lift,
 )
 from mcheck.model.params import Param, ParamValues
 
@@ -125,6 +126,17 @@ def _model_frame(source: str | None) -> tuple[str, int, bool] | None:
     return (first[0], first[1], False) if first else None
 
 
+def class_where(cls: type) -> str:
+    """`file:line` of a model class's `class` statement (the file alone if it cannot be found)."""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None) or cls.__module__
+    try:
+        line = inspect.getsourcelines(cls)[1]
+    except (OSError, TypeError):
+        return file
+    return f"{file}:{line}"
+
+
 # --------------------------------------------------------------------------- decorators
 
 
@@ -134,6 +146,7 @@ class ActionDecl:
     func: Callable[..., None]
     over: Mapping[str, Any]  # parameter name -> index-set name, iterable, or callable(model)
     doc: str
+    site: Site | None = None  # the decorator line
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,9 +167,12 @@ def action(**over: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
     `(model) -> iterable`. The method runs once per combination of values.
     """
 
+    found = _model_frame(None)
+    site = Site("action", found[0], found[1]) if found else None
+
     def mark(func: Callable[..., None]) -> Callable[..., None]:
         func.__mcheck_action__ = ActionDecl(  # type: ignore[attr-defined]
-            name=func.__name__, func=func, over=dict(over), doc=(func.__doc__ or "").strip()
+            name=func.__name__, func=func, over=dict(over), doc=(func.__doc__ or "").strip(), site=site,
         )
         return func
 
@@ -224,6 +240,7 @@ class Model:
         self.p = p
         self._index_sets: dict[str, IndexSet] = {}
         self._vars: dict[str, tuple[Sort | Array, Any]] = {}
+        self._var_sites: dict[str, str] = {}   # variable -> "file:line" of its self.var(...)
 
     # -- declarations used from setup()
     def index_set(self, name: str, values: Sequence[Any], *, symmetric: bool = False) -> IndexSet:
@@ -240,8 +257,11 @@ class Model:
         (several initial states), or a callable `(index path) -> value` for arrays."""
         if name in self._vars:
             raise ModelDefinitionError(f"state variable {name!r} declared twice")
-        if not name.isidentifier() or name.startswith("_"):
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise ModelDefinitionError(f"state variable name {name!r} must be an identifier not starting with '_'")
+        _check_shape(name, shape)
+        found = _model_frame(None)
+        self._var_sites[name] = f"{found[0]}:{found[1]}" if found else type(self).__name__
         self._vars[name] = (shape, init)
 
     def setup(self) -> None:  # pragma: no cover - every model overrides it
@@ -256,7 +276,8 @@ class Model:
 
         Keys the capture cannot tell are left out and match anything; None means the model
         ignores the event. Models that can replay traces override this."""
-        raise ModelDefinitionError(f"model {self.name} cannot replay traces: it defines no observe(event)")
+        raise ModelDefinitionError(f"{class_where(type(self))}: model {self.name} cannot replay traces: "
+                                   f"it defines no observe(event)")
 
     def bug(self, name: str) -> bool:
         """True when `-p bug=name` selected this catalogue bug (a load-time switch)."""
@@ -292,6 +313,17 @@ class Model:
     @classmethod
     def property_decls(cls) -> list[PropertyDecl]:
         return [d for d in (getattr(v, "__mcheck_property__", None) for v in _members_in_order(cls)) if d]
+
+
+def _check_shape(var: str, shape: Any) -> None:
+    if isinstance(shape, Array):
+        if not isinstance(shape.index, IndexSet):
+            raise ModelDefinitionError(f"variable {var}: Array needs an index set from self.index_set(...), "
+                                       f"got {shape.index!r}")
+        _check_shape(var, shape.elem)
+    elif not isinstance(shape, Sort):
+        raise ModelDefinitionError(f"variable {var}: shape must be a sort (Bool, Enum, Int, BitVec) or Array, "
+                                   f"got {shape!r}")
 
 
 def _members_in_order(cls: type) -> list[Any]:
@@ -437,6 +469,10 @@ class ActionBuilder(StateView):
     def _write(self, var: str, path: tuple[Any, ...], value: Value) -> None:
         info = self._slot(var, path)
         new = lift(value, info.sort)
+        target = info.sort
+        ok = new.sort == target or (isinstance(target, IntSort) and isinstance(new.sort, IntSort))
+        if not (ok or (isinstance(target, BitVecSort) and isinstance(new.sort, (IntSort, BitVecSort)))):
+            raise ModelDefinitionError(f"cannot assign {new!r} ({new.sort.name}) to {info.name} ({target.name})")
         if self._conds:
             new = If(And(*self._conds), new, self._read(var, path))
         self._assigned[info.index] = new
@@ -444,7 +480,7 @@ class ActionBuilder(StateView):
     # -- the action vocabulary
     def require(self, cond: Value, *clauses: str) -> None:
         """A guard: the action is enabled only when `cond` holds. Name the clauses it encodes."""
-        c = lift(cond, BOOL)
+        c = _condition("s.require", cond)
         if self._conds:
             c = Implies(And(*self._conds), c)
         self._guards.append(Guard(cond=c, clauses=tuple(clauses), site=self._site("guard", clauses)))
@@ -453,7 +489,7 @@ class ActionBuilder(StateView):
     @contextlib.contextmanager
     def when(self, cond: Value) -> Iterator[None]:
         """Assignments and guards inside the block apply only when `cond` holds."""
-        self._conds.append(lift(cond, BOOL))
+        self._conds.append(_condition("s.when", cond))
         try:
             yield
         finally:
@@ -472,6 +508,13 @@ class ActionBuilder(StateView):
         """Record clauses an effect (not a guard) encodes."""
         self._site("cite", clauses)
         self._clauses.extend(clauses)
+
+
+def _condition(what: str, cond: Value) -> Expr:
+    c = lift(cond, BOOL)
+    if c.sort is not BOOL:
+        raise ModelDefinitionError(f"{what}({c!r}): {c!r} is a {c.sort.name}, not a condition; compare it (==, <, ...)")
+    return c
 
 
 class AfterView(StateView):

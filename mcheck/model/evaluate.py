@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from mcheck.errors import ModelDefinitionError
 from mcheck.model.expr import BitVecSort, Const, Expr, Op, Slot
 
 
@@ -20,7 +19,7 @@ def evaluate(expr: Expr, state: Sequence[int]) -> int:
     if isinstance(expr, Slot):
         return state[expr.index]
     if not isinstance(expr, Op):
-        raise ModelDefinitionError(f"cannot evaluate {expr!r}")
+        raise TypeError(f"evaluate: not an expression node: {expr!r}")   # build_model checks every tree
     op, args = expr.op, expr.args
     if op == "and":
         return int(all(evaluate(a, state) for a in args))
@@ -55,7 +54,7 @@ def evaluate(expr: Expr, state: Sequence[int]) -> int:
     elif op == "lshr":
         r = a >> b
     else:
-        raise ModelDefinitionError(f"evaluate: unhandled operator {op!r}")
+        raise TypeError(f"evaluate: unhandled operator {op!r}")   # every operator in OPS is handled above
     return r & mask if mask is not None else r
 
 

@@ -6,13 +6,14 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import traceback
 from typing import Any, Mapping
 
-from mcheck.errors import InputError
+from mcheck.errors import InputError, McheckError, ModelDefinitionError
 from mcheck.model.build import LoadedModel, build_model
-from mcheck.model.definition import Model
+from mcheck.model.definition import Model, class_where
 
 # built-in name -> "module:Class"
 BUILTIN = {
@@ -62,16 +63,32 @@ def _load_file(path: str) -> type[Model]:
         if isinstance(exc, SystemExit):
             raise InputError(f"{where}: model file called sys.exit({exc.code!r}) while being imported; "
                              f"a model file defines a Model and must not exit") from None
+        if isinstance(exc, McheckError):   # a declaration refused (Param, Enum, Int, ...): its own words
+            raise type(exc)(f"{where}: {exc}") from None
         raise InputError(f"{where}: model file does not import: {type(exc).__name__}: {exc}") from None
     classes = [c for c in vars(module).values()
                if inspect.isclass(c) and issubclass(c, Model) and c is not Model and c.__module__ == name]
     chosen = getattr(module, "MODEL", None)
     if chosen is not None:
+        if not (inspect.isclass(chosen) and issubclass(chosen, Model)):
+            line = _line_of(path, r"MODEL\s*=")
+            raise ModelDefinitionError(f"{path}:{line}: MODEL must name a Model subclass, not {chosen!r}")
         return chosen
     if len(classes) != 1:
         found = ", ".join(c.__name__ for c in classes) or "none"
-        raise InputError(f"{path}: expected exactly one Model subclass (found: {found}); or set MODEL = TheClass")
+        where = class_where(classes[1]) if classes else path
+        raise InputError(f"{where}: expected exactly one Model subclass in {path} (found: {found}); "
+                         f"or set MODEL = TheClass")
     return classes[0]
+
+
+def _line_of(path: str, pattern: str) -> int:
+    """The first line of `path` that starts with `pattern` (1 if none does)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, text in enumerate(fh, 1):
+            if re.match(pattern, text):
+                return number
+    return 1
 
 
 def load_model(spec: str, params: Mapping[str, Any] | None = None) -> LoadedModel:

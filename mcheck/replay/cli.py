@@ -7,11 +7,13 @@ import sys
 
 from mcheck.device.replay_backend import add_backend_argument, run_backend_replay
 from mcheck.errors import InputError
+from mcheck.explore import gensource
 from mcheck.model.params import parse_assignments
 from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
 from mcheck.report.json_out import write_result
 from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
+from mcheck.report.paths import check_output_dir
 from mcheck.report.progress import progress_for
 from mcheck.report.text import render
 from mcheck.trace.events import EVENT_TYPES
@@ -58,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"bound on the set of model states consistent with the trace (default {DEFAULT_MAX_CANDIDATES:,})")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON; '-' for stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--dump-code", metavar="DIR", help="write the generated Python the replay runs into DIR")
     add_output_arguments(p)
     add_backend_argument(p)
     p.set_defaults(run=run_replay)
@@ -66,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_replay(args: argparse.Namespace) -> int:
     check_output_arguments(args)   # before any work: a result that cannot be written is lost
     hidden = hidden_kinds(args.hidden)  # None: the model's own list of unrecorded event kinds
+    check_output_dir(args.dump_code, "--dump-code")
+    gensource.dump_to(args.dump_code)
     if args.backend:
         return run_backend_replay(args)  # drive a live device with the trace (mcheck.device)
     trace = open_trace(args.trace, profile=args.profile, reader=args.reader)

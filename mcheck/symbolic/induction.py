@@ -22,7 +22,7 @@ from __future__ import annotations
 import z3
 
 from mcheck.errors import ModelDefinitionError
-from mcheck.model.build import LoadedModel
+from mcheck.model.build import LoadedModel, attr_where
 from mcheck.symbolic.bmc import Budget, Search, search, verdict_rows
 from mcheck.symbolic.sliced import SlicedStep
 from mcheck.symbolic.system import RANGES, Check, System
@@ -46,7 +46,7 @@ def auxiliary(model: LoadedModel) -> tuple[str, ...]:
     for name in names:
         if name not in invariants:
             raise ModelDefinitionError(
-                f"{model.source}: auxiliary names {name!r}, which is not an @invariant of {model.name} "
+                f"{attr_where(type(model.model), 'auxiliary')}: auxiliary names {name!r}, which is not an @invariant of {model.name} "
                 f"(invariants: {', '.join(sorted(invariants)) or 'none'})")
     return names
 

@@ -12,6 +12,7 @@ import pytest
 import z3
 
 from mcheck.explore.codegen import py_expr
+from mcheck.explore.fold import Folder
 from mcheck.model.evaluate import evaluate
 from mcheck.model.expr import (
     BOOL,
@@ -125,6 +126,7 @@ def test_three_interpreters_agree(name: str) -> None:
     for state in STATES:
         expected = evaluate(e, state)
         assert _by_codegen(e, state) == expected, (name, state)
+        assert _by_codegen(Folder().fold(e), state) == expected, (name, state, "folded")
         assert by_z3(state) == expected, (name, state)
 
 
