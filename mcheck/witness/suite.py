@@ -59,7 +59,8 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
             b.step_note(t, op, m, q, False, refusing)
             t.probes += 1
             continue
-        if act.event is not None and act.event.get("kind") == "admin":   # held by the correct model
+        if (act.event is not None and act.event.get("kind") == "admin"
+                and set(refusing) & set(adapter.HOLD_CLAUSES)):      # held by the correct model (a fault)
             tag += 1
             readable = adapter.capture_of(codec, act, queues, model, after)[0][1]["readable"]
             b.hold(t, a, readable, tag)
