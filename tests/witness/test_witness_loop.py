@@ -55,8 +55,20 @@ NOT_IN_CAPTURE = {
         "the device differs within two steps",
 }
 
-# the emulator with the bug passes the witness's one conformance test
-NOT_CAUGHT = {}
+# the emulator with the bug passes the witness's one conformance test. NOT a principled limit
+# for most: known gaps of the test built from the witness (issue 16 item 3, open)
+_NO_READ_BACK = ("the bug only changes device state and the draft-v1 adapter has no read-back after the last "
+                 "step (virtio-1.4 reads the parts: adapt14.observe_state); the full suite's later reads catch it")
+NOT_CAUGHT = {
+    ("draft-v1", "context-changes-while-frozen"): _NO_READ_BACK,
+    ("draft-v1", "frozen-accepts-access"): _NO_READ_BACK,
+    ("draft-v1", "flr-wrong-mode"): _NO_READ_BACK,
+    ("draft-v1", "flr-clears-record"): _NO_READ_BACK,
+    ("draft-v1", "wr-stop-ignored"): _NO_READ_BACK,
+    ("draft-v1", "orphan-chunk-accepted"): "open: the test built under flow=free is judged with answers the "
+        "emulator's refusal and acceptance both satisfy; not yet understood",
+    ("draft-v1", "resume-partial-context"): "open: as orphan-chunk-accepted",
+}
 
 
 def _catalogue() -> list[tuple[str, str]]:
