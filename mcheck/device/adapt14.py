@@ -17,7 +17,6 @@ from mcheck.device.virtio14 import (
     DEVICE_FEATURES,
     DRIVER_OK_STATUS,
     LIST_OPS,
-    OBJ_OPS,
     PARTS_OPS,
     SELF_SUPPORTED,
     SRIOV_SUPPORTED,

@@ -8,19 +8,15 @@ cannot go stale quietly)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import jsonschema
 import pytest
 
-from mcheck.cli import main
 from mcheck.device.conform import run_suite
 from mcheck.device.killmatrix import start_emulator, stop_emulator
 from mcheck.errors import InputError
 from mcheck.model.registry import find_model_class, load_model
-from mcheck.replay import replay_file
-from mcheck.witness import capture, itf, search, suite
+from mcheck.witness import capture, search, suite
 
 # per model: the parameter sets tried in order until the bug's violation is found. virtio-1.4
 # with its coarse enabled-set classes, then the exact ones (disabled-list-query needs them; a LIST_USE of
