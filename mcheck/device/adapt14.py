@@ -17,7 +17,6 @@ from mcheck.device.virtio14 import (
     DEVICE_FEATURES,
     DRIVER_OK_STATUS,
     LIST_OPS,
-    OBJ_OPS,
     PARTS_OPS,
     SELF_SUPPORTED,
     SRIOV_SUPPORTED,
@@ -162,16 +161,56 @@ def result_bytes(codec: Codec, ev: dict[str, Any], queues: int) -> bytes:
     fields: dict[str, Any] = {}
     if ev["ok"]:
         if name == "LIST_QUERY":
-            fields = {"opcodes": opcode_words(SELF_SUPPORTED if ev.get("group") == 0 else SRIOV_SUPPORTED)}
+            opcodes = SELF_SUPPORTED if ev.get("group") == 0 else SRIOV_SUPPORTED
+            if ev.get("lists") == "incomplete":      # the group's command set with a dev-parts opcode left out
+                opcodes = opcodes - {max(opcodes & (PARTS_OPS | CAP_OPS))}
+            fields = {"opcodes": opcode_words(opcodes)}
         elif name == "CAP_ID_LIST_QUERY":
-            fields = {"supported_caps": [1]}
+            fields = {"supported_caps": [int(ev.get("reports_devparts", True))]}
         elif name == "DEVICE_CAP_GET" and "get_limit" in ev:
             fields = {"get_parts_limit": ev["get_limit"], "set_parts_limit": ev["set_limit"]}
         elif name == "RESOURCE_OBJ_QUERY":
             fields = {"parts_type": PARTS_TYPE[ev.get("subtype", "get")]}
         elif name == "DEV_PARTS_GET" and "device_status" in ev:
-            fields = {"parts": snapshot_parts(ev["device_status"], queues, order=ev.get("order", "table"))}
+            fields = {"parts": get_parts(ev, queues)}
+        elif name == "DEV_PARTS_METADATA_GET" and ev.get("type") == "LIST":
+            parts = get_parts({"device_status": "reset", **ev, "type": "ALL"}, queues)
+            fields = {"headers": [{k: v for k, v in part.items() if k != "value"} for part in parts]}
     return codec.encode_result(None, status, qualifier, {"raw": b""}) if name == "UNKNOWN" else codec.encode_result(name, status, qualifier, fields)
+
+
+def get_parts(ev: dict[str, Any], queues: int) -> list[dict[str, Any]]:
+    """The parts of a DEV_PARTS_GET answer with the shape the model's event gives: its
+    `order`, `complete` (False: the last VQ_NOTIFY_CFG left out), `parts_ok` (False:
+    DEV_FEATURES without OPTIONAL) and, for SELECTED, `selected_ok` (the DEVICE_STATUS part
+    the command asks for, or every part)."""
+    parts = snapshot_parts(ev["device_status"], queues, order=ev.get("order", "table"))
+    if not ev.get("parts_ok", True):
+        parts[0] = {**parts[0], "flags": 0}
+    if not ev.get("complete", True):
+        parts = parts[:-1]
+    if ev.get("type") == "SELECTED" and ev.get("selected_ok", True):
+        parts = [p for p in parts if p["type"] == "DEVICE_STATUS"]
+    return parts
+
+
+def capture_of(codec: Codec, act: Any, queues: int, model: Any, after: dict[str, Any] | None = None) -> list[tuple]:
+    """What a capture of a device taking model action `act` shows: (kind, fields) of trace
+    events (mcheck.trace.events), the admin command with the answer the action's event
+    gives; nothing for a step without an event (the driver's init, a fetch)."""
+    ev = act.event
+    if ev is None:
+        return []
+    kind = ev["kind"]
+    if kind == "admin":
+        return [("admin", {"readable": command_bytes(codec, act, queues, model),
+                           "writable": result_bytes(codec, ev, queues)})]
+    fields = {k: ev[k] for k in ("member", "queue") if k in ev and not (k == "queue" and kind == "dma_write")}
+    if kind == "dma_write":
+        fields.update(address=2 * PAGE + ev.get("queue", 0) * PAGE, length=64)
+    elif kind == "pci_read":      # D-DP-13: all-ones is not valid data
+        fields.update(offset=0, length=4, value=bytes(4 * [0xFF]) if not ev["valid"] else bytes.fromhex("f41a4110"))
+    return [(kind, fields)]
 
 
 def steps_of(codec: Codec, act: Any, queues: int, model: Any) -> list[tuple]:

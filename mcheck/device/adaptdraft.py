@@ -441,3 +441,26 @@ def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
         s.record(1)
         tests.append(s.t)
     return tests
+
+
+def capture_of(codec: Codec, act: Any, queues: int, model: Any, after: dict[str, Any] | None = None) -> list[tuple]:
+    """What a capture of a device taking model action `act` shows (see adapt14.capture_of):
+    the admin command with the answer the step's event gives (one chunk of a read), or the
+    side-band record on the pair's wire member; nothing for steps no record shows (the
+    guest's init and config writes, a reset's end)."""
+    ev = act.event
+    if ev is None:
+        return []
+    pages = model.params.as_dict().get("pages", 2)
+    if ev["kind"] == "admin":
+        _, readable, writable = steps_of(codec, act, queues, after, pages)[0]
+        return [("admin", {"readable": readable, "writable": writable})]
+    kind = {"reset_begin": "member_reset"}.get(ev["kind"], ev["kind"])
+    if kind not in ("dma_write", "used_notify", "config_notify", "doorbell", "flr_begin", "flr_end", "member_reset"):
+        return []
+    fields: dict[str, Any] = {"member": wire(ev["member"], ev.get("side", "src"))}
+    if kind == "dma_write":
+        fields.update(address=RANGE_ADDR + ev["page"] * PAGE_SIZE, length=64)
+    elif kind in ("used_notify", "doorbell"):
+        fields["queue"] = ev.get("queue", 0)
+    return [(kind, fields)]

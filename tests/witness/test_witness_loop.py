@@ -1,0 +1,150 @@
+"""Issue 16 item 3: counterexamples are replayable data. For every catalogue bug of the
+built-in device models: check (shortest violation) -> witness -> the capture replayed
+against the correct model diverges at the step where the bug acts (or at the end of the
+continuation that shows it) -> the emulator with that bug fails the witness's conformance
+test and the correct emulator passes it. Bugs that cannot close a part of the loop are
+listed below with the reason; the test fails if one of them starts closing it (the lists
+cannot go stale quietly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcheck.device.conform import run_suite
+from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.errors import InputError
+from mcheck.model.registry import find_model_class, load_model
+from mcheck.witness import capture, search, suite
+
+# per model: the parameter sets tried in order until the bug's violation is found. virtio-1.4
+# with its coarse enabled-set classes, then the exact ones (disabled-list-query needs them; a LIST_USE of
+# their `other` class may be refused, which weakens the test); draft-v1 with
+# its example hypervisor flow, then any command at any time (the flow never sends an orphan
+# chunk, an unknown mode or a resume with half a context)
+PARAMS = {"virtio-1.4": [{}, {"sets": "exact"}], "draft-v1": [{}, {"flow": "free"}]}
+PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
+
+# the capture of the counterexample (and of every continuation of up to search.EXTEND_DEPTH
+# steps) does not diverge from the correct model: the bug changes state no trace event shows
+NOT_IN_CAPTURE = {
+    ("virtio-1.4", "inflight-not-written-back"): "the stop's write-back happens inside the device; a capture "
+        "shows the same DEV_MODE_SET either way (guest memory shows it: the conformance test's used-index check)",
+    ("virtio-1.4", "stop-no-used-index"): "the used index in guest memory is not a trace event (the conformance "
+        "test reads it)",
+    ("virtio-1.4", "fetch-after-stop"): "a device's descriptor reads are not in a capture",
+    ("virtio-1.4", "flr-keeps-parts"): "after the FLR an unseen guest re-initialisation explains any "
+        "DEVICE_STATUS a later GET shows (docs/replay.md)",
+    ("virtio-1.4", "list-use-ignored"): "the model's coarse observation of the enabled set cannot tell the old "
+        "set from the new one within two steps",
+    ("virtio-1.4", "set-while-running"): "a SET accepted while running is permitted (a D-DP-4 SHOULD warning); the "
+        "parts it applied at once are only seen in a later GET beyond two steps",
+    ("draft-v1", "context-changes-while-frozen"): "the context change is inside the device; the next read of "
+        "the context is more than two steps on",
+    ("draft-v1", "frozen-accepts-access"): "the same: the changed context is read more than two steps on",
+    ("draft-v1", "ctx-missing-used-idx"): "the model's observation does not decode context contents (the "
+        "conformance test compares the bytes)",
+    ("draft-v1", "flr-wrong-mode"): "the mode after an FLR is not an event; a later DEV_MODE_GET is beyond two steps",
+    ("draft-v1", "flr-clears-record"): "the record after an FLR is seen only by a later WR_REPORT",
+    ("draft-v1", "wr-stop-ignored"): "the violated property is about the hypervisor flow's outcome; no event of "
+        "the device differs within two steps",
+}
+
+# the emulator with the bug passes the witness's one conformance test. NOT a principled limit
+# for most: known gaps of the test built from the witness (issue 16 item 3, open)
+_NO_READ_BACK = ("the bug only changes device state and the draft-v1 adapter has no read-back after the last "
+                 "step (virtio-1.4 reads the parts: adapt14.observe_state); the full suite's later reads catch it")
+NOT_CAUGHT = {
+    ("virtio-1.4", "einval-side-effect"): "a driven run cannot see a member's mode (docs/kill-matrix.md: every "
+        "answer is permitted in both modes); principled",
+    ("virtio-1.4", "bad-read-while-stopped"): "the model's bug reads all-ones in any mode and its shortest witness "
+        "reads a running member; the emulator's bug answers all-ones only while stopped",
+    ("virtio-1.4", "flr-keeps-parts"): "the witness creates no object, so no DEV_PARTS_GET can read the parts after "
+        "the FLR (gap: the test could create one)",
+    ("virtio-1.4", "set-lost-at-resume"): "the witness's object is a SET object; the read-back needs a GET object "
+        "(gap: a RESOURCE_OBJ_MODIFY first, as the generator's fault tests do)",
+    ("virtio-1.4", "list-use-ignored"): "open: the one LIST_USE the witness sends enables what the previous set "
+        "already had in the emulator; not yet understood",
+    ("draft-v1", "context-changes-while-frozen"): _NO_READ_BACK,
+    ("draft-v1", "frozen-accepts-access"): _NO_READ_BACK,
+    ("draft-v1", "flr-wrong-mode"): _NO_READ_BACK,
+    ("draft-v1", "flr-clears-record"): _NO_READ_BACK,
+    ("draft-v1", "wr-stop-ignored"): _NO_READ_BACK,
+    ("draft-v1", "orphan-chunk-accepted"): "open: the test built under flow=free is judged with answers the "
+        "emulator's refusal and acceptance both satisfy; not yet understood",
+    ("draft-v1", "resume-partial-context"): "open: as orphan-chunk-accepted",
+}
+
+
+def _catalogue() -> list[tuple[str, str]]:
+    return [(name, bug) for name in PARAMS for bug in find_model_class(name).bugs]
+
+
+_CORRECT: dict[tuple, object] = {}
+
+
+def counterexample(name: str, bug: str) -> search.Counterexample:
+    for params in PARAMS[name]:
+        key = (name, tuple(sorted(params.items())))
+        if key not in _CORRECT:
+            _CORRECT[key] = capture.divergence_judge(load_model(name, params))
+        try:
+            return search.find(load_model(name, {**params, "bug": bug}), name, shows=_CORRECT[key])
+        except InputError:
+            continue
+    raise AssertionError(f"{name} bug {bug}: no violation under any of {PARAMS[name]}")
+
+
+@pytest.fixture(scope="module")
+def correct_emulators(tmp_path_factory):
+    root = tmp_path_factory.mktemp("emu")
+    procs = {name: start_emulator(root / f"{name}.sock", profile=PROFILE[name]) for name in PARAMS}
+    yield {name: f"emulator:unix:{root / name}.sock" for name in PARAMS}
+    for p in procs.values():
+        stop_emulator(p)
+
+
+def close_loop(name: str, bug: str, tmp_path: Path, correct_backend: str) -> None:
+    cx = counterexample(name, bug)
+    assert cx.bug == bug and cx.departure is not None
+    events, last = capture.capture(cx)
+    at = capture.CorrectReplay(cx.correct).first_divergence(events)
+    if (name, bug) in NOT_IN_CAPTURE:
+        assert at is None, f"{bug} now shows in a capture: drop it from NOT_IN_CAPTURE"
+    else:
+        assert at is not None, f"{bug}: the capture replays clean against the correct model"
+        step = next(i for i, e in enumerate(last) if at <= e)
+        # at the violating step (or the last step of the continuation that shows the bug), which
+        # is never before the step where the bug first changed the state
+        assert step == len(cx.actions) - 1 and cx.departure <= step, (bug, step, cx.departure, len(cx.actions))
+    out = suite.write_suite(cx, tmp_path / "suite").parent
+    result, _, _ = run_suite(str(out), correct_backend)
+    assert result.verdict == "holds", [v.message for v in result.violations]
+    sock = tmp_path / "bug.sock"
+    proc = start_emulator(sock, profile=PROFILE[name], bugs=[bug])
+    try:
+        result, _, _ = run_suite(str(out), f"emulator:unix:{sock}")
+    finally:
+        stop_emulator(proc)
+    if (name, bug) in NOT_CAUGHT:
+        assert result.verdict == "holds", f"{bug} is now caught: drop it from NOT_CAUGHT"
+    else:
+        assert result.verdict == "violated", f"the emulator with {bug} passes the witness's test"
+
+
+# two bugs per model run by default (one visible at the bug's step, one needing a
+# continuation); every catalogue bug in the slow run
+QUICK = {("virtio-1.4", "stop-not-idempotent"), ("virtio-1.4", "dma-after-stop"),
+         ("draft-v1", "flr-answers-early"), ("draft-v1", "report-not-cleared")}
+
+
+@pytest.mark.parametrize("name,bug", sorted(QUICK))
+def test_loop_closes(name, bug, tmp_path, correct_emulators):
+    close_loop(name, bug, tmp_path, correct_emulators[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,bug", [c for c in _catalogue() if c not in QUICK])
+def test_loop_closes_every_catalogue_bug(name, bug, tmp_path, correct_emulators):
+    close_loop(name, bug, tmp_path, correct_emulators[name])
