@@ -8,7 +8,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 #: pytest.skip / importorskip / skipif, or a test reading the CI variable itself
-FORBIDDEN = re.compile(r"pytest\.skip\(|pytest\.importorskip\(|mark\.skipif\(|environ(?:\.get)?\(?\[?[\"']CI[\"']")
+FORBIDDEN = re.compile(r"pytest\.skip\(|pytest\.importorskip\(|mark\.skip(?:if)?\(|environ(?:\.get)?\(?\[?[\"']CI[\"']")
 
 
 def test_only_conftest_decides_skip_or_fail() -> None:
