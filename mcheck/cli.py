@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "mcheck.explore.cli",
     "mcheck.trace.cli",
     "mcheck.replay.cli",
+    "mcheck.fleet.cli",
     "mcheck.device.cli",
     "mcheck.export.cli",
     "mcheck.report.cli",
