@@ -180,3 +180,13 @@ def capture_report(path: str, options: JudgeOptions) -> str:
     except (McheckError, OSError, CaptureTimeout) as exc:
         raise InputError(f"{path}: {exc}") from None
     return render_html(report_data(outcome.result, source=path))
+
+
+def warm(paths: list[str], options: JudgeOptions | None = None) -> int:
+    """Judge `paths` to build their models (and, for a divergent one, every catalogue bug's
+    variant) in this process; the process id. `client.run(warm, paths)` warms every worker
+    before a timed batch (benchmarks, tests)."""
+    import os
+    for path in paths:
+        judge(path, {}, "warm-up", options or JudgeOptions())
+    return os.getpid()
