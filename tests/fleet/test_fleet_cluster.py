@@ -63,6 +63,7 @@ def _grouped(summary: dict, key: str, name: str) -> dict[str, dict[str, int]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)   # the fixture's warm-up counts too: minutes on a busy machine
 def test_fleet_of_2000_matches_ground_truth_with_a_worker_killed(cluster, fleet, tmp_path, capsys):
     address, client, pids = cluster
     fleet_dir, truth = fleet
