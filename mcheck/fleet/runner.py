@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -69,8 +70,10 @@ def connect(scheduler: str | None, workers: int | None = None, *, quiet_logs: bo
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
     n = workers or cpu_count()
-    local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                         silence_logs=logging.ERROR if quiet_logs else logging.WARNING)
+    with warnings.catch_warnings():   # "port 8787 in use": the scheduler's HTTP routes move to another port
+        warnings.simplefilter("ignore", UserWarning)
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=logging.ERROR if quiet_logs else logging.WARNING)
     return Cluster(Client(local), local)
 
 
