@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -43,14 +42,10 @@ def cluster():
         yield local.scheduler_address, client, {addr: pid for addr, pid in pids.items()}
     finally:
         client.close()
-        for p in procs:
+        for p in procs:   # our own worker processes; their state is of no further use
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
                 p.kill()
+            p.wait(timeout=20)
         local.close()
 
 
