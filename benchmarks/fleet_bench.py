@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -120,7 +119,7 @@ def main() -> None:
         print(f"| {name} | {secs:.2f} | {n / secs:,.1f} | {events / secs:,.0f} | {ratio} |")
     print(f"\nwarm-up: {warm_single:.1f} s in one process; {warm_cluster:.1f} s on the cluster (workers in parallel); "
           f"cluster start {start_cluster:.1f} s")
-    print(f"memory per worker (RSS after the runs): " + ", ".join(f"{v / 2**20:.0f} MiB" for v in rss.values()))
+    print("memory per worker (RSS after the runs): " + ", ".join(f"{v / 2**20:.0f} MiB" for v in rss.values()))
     print(f"median replay time per capture (row `seconds`): {replay_seconds * 1000:.1f} ms; "
           f"overhead per capture on the cluster (wall x workers / captures - mean replay): {overhead * 1000:.1f} ms")
     print(json.dumps({"captures": n, "events": events, "cold": cold, "single": single, "cluster": dist,

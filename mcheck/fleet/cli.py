@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from mcheck.errors import InputError
 from mcheck.fleet.ci import write_junit_fleet, write_sarif_fleet
@@ -23,8 +24,8 @@ DEFAULT_OUT = "fleet-results"
 DEFAULT_TIMEOUT = 600.0
 
 
-def _positive(kind: type) -> "callable":
-    def parse(text: str):
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:

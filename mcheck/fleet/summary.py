@@ -14,7 +14,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Mapping
 
-from mcheck.fleet.table import CONFORMING, DIVERGENT, ERROR, VERDICTS, tally
+from mcheck.fleet.table import DIVERGENT, ERROR, VERDICTS, tally
 
 SCHEMA = "mcheck-fleet-summary/1"
 NO_BUG = "(no catalogue bug)"
@@ -99,4 +99,4 @@ def set_report_links(summary: dict[str, Any], links: Mapping[str, str]) -> None:
             g["representative"]["report"] = links.get(g["representative"]["path"])
 
 
-__all__ = ["summarise", "representatives", "set_report_links", "CONFORMING", "NO_BUG", "UNKNOWN"]
+__all__ = ["summarise", "representatives", "set_report_links", "NO_BUG", "UNKNOWN"]

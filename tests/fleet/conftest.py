@@ -8,7 +8,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -47,12 +46,3 @@ def cluster():
                 p.kill()
             p.wait(timeout=20)
         local.close()
-
-
-def wait_for_lines(path: Path, n: int, timeout: float = 300) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if path.exists() and path.read_text().count("\n") >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never reached {n} lines")

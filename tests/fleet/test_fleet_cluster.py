@@ -8,16 +8,25 @@ import json
 import os
 import signal
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from conftest import wait_for_lines
 from mcheck.cli import main
 from mcheck.fleet.gen import DEFAULT_FIRMWARE, Templates, default_templates, generate, parse_firmware
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for_lines(path: Path, n: int, timeout: float = 600) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().count("\n") >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {n} lines")
 
 
 def test_local_cluster_without_setup(tmp_path, capsys):
