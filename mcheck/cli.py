@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "mcheck.witness.cli",
     "mcheck.trace.cli",
     "mcheck.replay.cli",
+    "mcheck.fleet.cli",
     "mcheck.device.cli",
     "mcheck.export.cli",
     "mcheck.report.cli",

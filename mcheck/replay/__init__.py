@@ -24,6 +24,12 @@ def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str,
 
     The header only speaks for the built-in models: a model file may not know its parameters.
     """
+    return load_model(*model_choice(header, model, params))
+
+
+def model_choice(header: TraceHeader, model: str | None, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The model name and parameters `model_for_trace` builds, without building it: a batch
+    replayer (mcheck.fleet) builds each distinct choice once per process."""
     name = model or MODEL_FOR_PROFILE.get(header.profile)
     if name is None:
         raise InputError(f"trace profile {header.profile!r} has no built-in model; name one with --model")
@@ -42,7 +48,7 @@ def model_for_trace(header: TraceHeader, model: str | None, params: Mapping[str,
         # what the model asks for when it judges a capture (e.g. its finest abstraction)
         for key, value in (getattr(find_model_class(name), "replay_params", None) or {}).items():
             given.setdefault(key, value)
-    return load_model(name, given)
+    return name, given
 
 
 def open_trace(path: str | Path, *, profile: str | None = None, reader: str = "fast"):
@@ -69,4 +75,4 @@ def replay_file(path: str | Path, *, model: str | None = None, params: Mapping[s
                          max_candidates=max_candidates, progress=progress, source=str(path)).result
 
 
-__all__ = ["replay_file", "open_trace", "model_for_trace", "replay_events"]
+__all__ = ["replay_file", "open_trace", "model_for_trace", "model_choice", "replay_events"]

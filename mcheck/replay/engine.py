@@ -176,6 +176,32 @@ CACHE_LIMIT = 50_000       # cached (candidate set, observed event) steps; clear
 CACHE_WEIGHT = 2_000_000   # ... or when they hold this many states in all
 
 
+# per-action tables (hidden actions, actions by event key, SHOULD clauses) shared by every
+# Replayer over the same action list: explaining one divergence makes a Replayer per
+# catalogue bug, and a batch of captures (mcheck.fleet) one per capture. Each entry holds
+# its action list, so the id in its key is not reused while it is cached.
+_TABLES: dict[tuple[int, tuple[str, ...]], tuple[Any, ...]] = {}
+# step functions that refuse property-breaking steps, per variant's step list (likewise)
+_SAFE: dict[tuple[int, Layout], tuple[list[Any], list[Any]]] = {}
+
+
+def _action_tables(actions: list[Any], hidden_kinds: tuple[str, ...]) -> tuple[list[int], dict[tuple[Any, Any, Any], list[int]], list[tuple[str, ...]]]:
+    found = _TABLES.get((id(actions), hidden_kinds))
+    if found is not None and found[0] is actions:
+        return found[1], found[2], found[3]
+    hidden_set = set(hidden_kinds)
+    hidden = [a.index for a in actions if a.event is None or a.event["kind"] in hidden_set]
+    by_key: dict[tuple[Any, Any, Any], list[int]] = {}
+    for a in actions:
+        if a.event is not None:
+            by_key.setdefault(_key(a.event), []).append(a.index)
+    should = [clause_ids(a.event[SHOULD]) if a.event is not None and SHOULD in a.event else () for a in actions]
+    if len(_TABLES) >= VARIANT_LIMIT:
+        _TABLES.clear()
+    _TABLES[(id(actions), hidden_kinds)] = (actions, hidden, by_key, should)
+    return hidden, by_key, should
+
+
 class Replayer:
     """Walks observed events through one loaded model.
 
@@ -197,15 +223,8 @@ class Replayer:
         self.history: deque[tuple[frozenset[int], dict[str, Any], int]] = deque(maxlen=WINDOW)
         self._variants: dict[str, tuple[LoadedModel, list[Any]] | None] = {}
         self._safe: dict[str, list[Any]] = {}
-        hidden = set(self.hidden_kinds)
-        self.hidden = [a.index for a in model.actions if a.event is None or a.event["kind"] in hidden]
-        self.by_key: dict[tuple[Any, Any, Any], list[int]] = {}
-        self._should = [clause_ids(a.event[SHOULD]) if a.event is not None and SHOULD in a.event else ()
-                        for a in model.actions]
+        self.hidden, self.by_key, self._should = _action_tables(model.actions, self.hidden_kinds)
         self.warnings = Findings()
-        for a in model.actions:
-            if a.event is not None:
-                self.by_key.setdefault(_key(a.event), []).append(a.index)
         self.candidates: frozenset[int] = frozenset(
             initial if initial is not None else (self.layout.pack(v) for v in model.initial))
         self.layers: deque[_Layer] = deque(maxlen=WINDOW)
@@ -393,7 +412,12 @@ class Replayer:
             return None
         if bug not in self._safe:
             loaded, steps = built
-            self._safe[bug] = _safe_steps(loaded, self.layout, steps)
+            shared = _SAFE.get((id(steps), self.layout))
+            if shared is None or shared[0] is not steps:
+                if len(_SAFE) >= VARIANT_LIMIT:
+                    _SAFE.clear()
+                shared = _SAFE[(id(steps), self.layout)] = (steps, _safe_steps(loaded, self.layout, steps))
+            self._safe[bug] = shared[1]
         return built[0], built[1], self._safe[bug]
 
     def _relaxed(self) -> list[str]:
@@ -651,7 +675,8 @@ class ReplayOutcome:
 
 def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool = False,
                   hidden_kinds: Iterable[str] | None = None, max_candidates: int = DEFAULT_MAX_CANDIDATES,
-                  progress: Callable[[int, float], None] | None = None, source: str = "trace") -> ReplayOutcome:
+                  progress: Callable[[int, float], None] | None = None, source: str = "trace",
+                  steps: list[Any] | None = None) -> ReplayOutcome:
     """Replay decoded trace events; damage ends the replay with verdict `error`, keeping
     everything found in the events before it.
 
@@ -661,8 +686,11 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
 
     When the model defines `driver_rules()`, every event (also those after a divergence
     that stopped the replay) goes through them too, and their findings become
-    `driver_findings`; they never change the verdict."""
-    r = Replayer(model, hidden_kinds=hidden_kinds, max_candidates=max_candidates)
+    `driver_findings`; they never change the verdict.
+
+    `steps` are the model's step functions (`step_functions(model, Layout.of(model))`) when
+    the caller already has them: generating them costs more than replaying a short capture."""
+    r = Replayer(model, hidden_kinds=hidden_kinds, max_candidates=max_candidates, steps=steps)
     start = time.monotonic()
     divergences: list[Divergence] = []
     count = 0

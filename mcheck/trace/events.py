@@ -17,7 +17,9 @@ FORMAT_VERSION = 1
 
 
 #: Header keys that document a trace for people; readers keep them and do not interpret them.
-DOC_KEYS = ("title", "spec", "expect")
+#: `fleet` is where a capture says where it came from (host, device model, firmware,
+#: migration id), which `mcheck replay-batch` reports (docs/fleet.md).
+DOC_KEYS = ("title", "spec", "expect", "fleet")
 
 
 @dataclass(frozen=True, kw_only=True)
