@@ -225,7 +225,8 @@ class CheckResult(Result):
 @dataclass(kw_only=True)
 class ReplayResult(Result):
     """`mcheck replay TRACE`: `events` replayed, the largest set of candidate model states
-    (`max_candidates`), the model steps taken over all candidates (`model_steps`), the SHOULD
+    (`max_candidates`), the model steps taken over all candidates (`model_steps`), the event
+    kinds the capture is taken not to record (`hidden_kinds`: the model may do them unseen), the SHOULD
     `warnings` and the driver's departures from its rules (`driver_findings`; each: index,
     clauses, message; neither changes the verdict)."""
 
@@ -233,6 +234,7 @@ class ReplayResult(Result):
     events: int
     max_candidates: int
     model_steps: int
+    hidden_kinds: list[str] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     driver_findings: list[dict[str, Any]] = field(default_factory=list)
     coverage: ReplayCoverage = field(default_factory=lambda: ReplayCoverage())

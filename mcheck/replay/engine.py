@@ -743,8 +743,9 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
                      f"were cut from there on, so a divergence at or after it may be an artefact (verdict bounded); "
                      f"raise --max-candidates")
     result = ReplayResult(model=model.name, params=model.params.as_dict(), engine="replay", verdict=verdict,
-                    events=count, max_candidates=r.max_seen, model_steps=sum(r.fired), seconds=round(seconds, 6),
-                    bounds_hit=["max-candidates"] if r.bound_hit else [], properties=[prop],
-                    violations=violations, coverage=cov, notes=notes, warnings=r.warnings.items,
-                    driver_findings=driver.items)
+                          events=count, max_candidates=r.max_seen, model_steps=sum(r.fired),
+                          hidden_kinds=list(r.hidden_kinds), seconds=round(seconds, 6),
+                          bounds_hit=["max-candidates"] if r.bound_hit else [], properties=[prop],
+                          violations=violations, coverage=cov, notes=notes, warnings=r.warnings.items,
+                          driver_findings=driver.items)
     return ReplayOutcome(result=result, events=count, error=error)

@@ -59,7 +59,7 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
         cov.pop("events", None)
         cov.pop("max_candidates", None)
         data.update(kind=Kind.REPLAY, events=counts["depth"], max_candidates=counts["states"],
-                    model_steps=counts["transitions"])
+                    model_steps=counts["transitions"], hidden_kinds=[])
     elif engine == "replay-device":
         data.update(kind=Kind.DEVICE_REPLAY, backend="", requests=0, observed_events=counts["depth"])
         data.pop("warnings", None)

@@ -9,7 +9,7 @@ from mcheck.errors import InputError
 from mcheck.report import cli as report_cli
 from mcheck.report.json_out import result_json
 from mcheck.report.junit import junit_xml
-from mcheck.report.outputs import add_output_arguments, emit_outputs, source_file
+from mcheck.report.outputs import Outputs, add_output_arguments, emit_outputs, source_file
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,13 +19,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def test_no_options_write_nothing(violated):
-    assert emit_outputs(parser().parse_args([]), violated[0], "x.py") == []
+    assert emit_outputs(Outputs.from_args(parser().parse_args([])), violated[0], "x.py") == []
 
 
 def test_all_three_outputs(violated, counter_path, tmp_path):
     args = parser().parse_args(["--junit", str(tmp_path / "j.xml"), "--sarif", str(tmp_path / "s.sarif"),
                                 "--report", str(tmp_path / "html")])
-    written = emit_outputs(args, violated[0], counter_path, graph=violated[1])
+    written = emit_outputs(Outputs.from_args(args), violated[0], counter_path, graph=violated[1])
     assert written == [str(tmp_path / "j.xml"), str(tmp_path / "s.sarif"), str(tmp_path / "html" / "index.html")]
     assert len(ET.parse(tmp_path / "j.xml").getroot().findall(".//testcase")) == 4
     assert json.loads((tmp_path / "s.sarif").read_text())["version"] == "2.1.0"
@@ -33,9 +33,8 @@ def test_all_three_outputs(violated, counter_path, tmp_path):
 
 
 def test_unwritable_path_is_an_input_error(violated, tmp_path):
-    args = parser().parse_args(["--junit", str(tmp_path / "missing" / "j.xml")])
-    with pytest.raises(InputError, match="cannot write"):
-        emit_outputs(args, violated[0], None)
+    with pytest.raises(InputError, match="cannot write"):   # a path that went away after the check
+        emit_outputs(Outputs(junit=str(tmp_path / "missing" / "j.xml")), violated[0], None)
 
 
 def test_source_file_of_a_path_and_of_an_unknown_name(counter_path):
@@ -70,6 +69,8 @@ def test_report_keeps_fields_a_newer_writer_added(divergence):
     ("[1]", "expected a JSON object"),
     ('{"schema": "other"}', "not an mcheck result"),
     ('{"schema": "mcheck-result/1", "violations": [{}]}', "malformed mcheck result"),
+    ('{"schema": "mcheck-result/2", "kind": "check", "violations": [{}]}', "malformed mcheck result"),
+    ('{"schema": "mcheck-result/2", "kind": "other"}', "kind 'other' is not one of"),
 ])
 def test_report_rejects_bad_input_in_one_line(content, message, tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.json"
