@@ -51,7 +51,7 @@ OPTIONS: dict[str, dict[str, Rule]] = {
     "check": {
         "--param": EVERY,
         "--engine": EVERY,
-        "--depth": only("bmc", "prove", "all", why="the explicit engine searches every depth (bound it with --max-depth)"),
+        "--depth": only("bmc", "prove", "all", why="the explicit engine takes --max-depth"),
         "--k": only("prove", "all", why="only k-induction (prove, all) has a k"),
         "--max-states": only("explicit", "all", why=_EXPLICIT),
         "--max-depth": only("explicit", "all", why="the symbolic engines take --depth"),

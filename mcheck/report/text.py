@@ -81,7 +81,8 @@ def _format_divergence(v: Violation, clauses: str) -> list[str]:
 
 
 def counts_line(result: Result) -> str:
-    """The kind's counters, the time and the rate: `states 12  transitions 30  depth 4  time 0.01 s  (1,200 states/s)`."""
+    """The kind's counters, the time and the rate:
+    `states 12  transitions 30  depth 4  time 0.01 s  (1,200 states/s)`."""
     counts = "  ".join(f"{name.replace('_', ' ')} {'-' if value is None else f'{value:,}'}"
                        for name, value in result.counts().items())
     rate = result.rate()
