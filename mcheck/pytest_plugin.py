@@ -25,7 +25,7 @@ from mcheck.explore.check import DEADLOCK, check
 from mcheck.model.registry import BUILTIN, load_model
 from mcheck.report.junit import case_name
 from mcheck.report.text import format_violation, render
-from mcheck.verdict import HOLDS, PROVED, VIOLATED, Result
+from mcheck.verdict import BOUNDED, HOLDS, PROVED, VIOLATED, CheckResult, ReplayResult
 
 TRACE_SUFFIXES = (".jsonl", ".pcapng")
 
@@ -33,12 +33,12 @@ TRACE_SUFFIXES = (".jsonl", ".pcapng")
 class CheckOutcome:
     """A finished check, with assertions whose failure message is the counterexample."""
 
-    def __init__(self, result: Result) -> None:
+    def __init__(self, result: CheckResult) -> None:
         self.result = result
 
     def assert_holds(self, *, allow_bounded: bool = False) -> CheckOutcome:
         """Every property holds (or is proved); a bounded run fails unless `allow_bounded`."""
-        accepted = {HOLDS, PROVED} | ({"bounded"} if allow_bounded else set())
+        accepted = {HOLDS, PROVED} | ({BOUNDED} if allow_bounded else set())
         if self.result.verdict not in accepted:
             pytest.fail(f"mcheck: {self.result.model} is {self.result.verdict}, expected it to hold\n\n"
                         + render(self.result), pytrace=False)
@@ -162,7 +162,7 @@ class ReplayUnavailable(Exception):
     """This mcheck has no trace replayer (`mcheck.replay.replay_file`)."""
 
 
-def replayer() -> Callable[[str], Result]:
+def replayer() -> Callable[[str], ReplayResult]:
     try:
         from mcheck.replay import replay_file  # type: ignore[attr-defined]
     except ImportError as exc:
@@ -179,7 +179,7 @@ class TraceFile(pytest.File):
 
 
 class TraceFailure(Exception):
-    def __init__(self, result: Result) -> None:
+    def __init__(self, result: ReplayResult) -> None:
         super().__init__(result.verdict)
         self.result = result
 

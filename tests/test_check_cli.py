@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +12,7 @@ import pytest
 
 from mcheck.cli import main
 
-SCHEMA = json.loads(resources.files("mcheck.report").joinpath("result-schema.json").read_text())
+from tests.result_schema import SCHEMA, validate_result
 
 
 def run(capsys, *argv):
@@ -48,8 +47,7 @@ def test_json_output_follows_schema(tmp_path, capsys):
     path = tmp_path / "r.json"
     code, _, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "-p", "bug=stop-not-idempotent", "--json", str(path))
     assert code == 1
-    data = json.loads(path.read_text())
-    jsonschema.validate(data, SCHEMA)
+    data = validate_result(json.loads(path.read_text()), "check")
     assert data["verdict"] == "violated"
     names = {p["name"]: p for p in data["properties"]}
     assert names["mode_set_is_idempotent"]["verdict"] == "violated"
@@ -61,12 +59,30 @@ def test_json_output_follows_schema(tmp_path, capsys):
 def test_json_to_stdout_is_pure_json(capsys):
     code, out, _ = run(capsys, "check", "virtio-1.4", "-p", "members=1", "--json", "-")
     assert code == 0
-    jsonschema.validate(json.loads(out), SCHEMA)
+    validate_result(json.loads(out), "check")
 
 
-def test_schema_rejects_a_broken_result():
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"schema": "mcheck-result/1", "verdict": "fine"}, SCHEMA)
+@pytest.mark.parametrize("engine", ["bmc", "prove", "all"])
+def test_json_of_every_engine_follows_the_check_schema(capsys, engine, counter_model_path):
+    code, out, _ = run(capsys, "check", counter_model_path, "--engine", engine, "--depth", "3", "--json", "-")
+    data = validate_result(json.loads(out), "check")
+    assert data["engine"] == engine and code in (0, 3)
+    if engine != "all":
+        assert data["states"] is None and data["transitions"] is None   # the symbolic engines store no state
+    else:
+        assert data["states"] > 0
+
+
+def test_schema_rejects_a_broken_result(capsys, counter_model_path):
+    code, out, _ = run(capsys, "check", counter_model_path, "--json", "-")
+    good = validate_result(json.loads(out), "check")
+    for broken in ({**good, "verdict": "fine"},                  # verdicts are an enum
+                   {**good, "events": 3},                        # another kind's field
+                   {**good, "kind": "replay"},                   # a check is not a replay
+                   {**good, "coverage": {"events": 3}},          # coverage is typed
+                   {k: v for k, v in good.items() if k != "depth"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA)
 
 
 def test_dot_and_graphml_export(tmp_path, capsys):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,13 @@ from mcheck.device.runner import INJECTED, Judge, Outcome, run_test
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, load_model
-from mcheck.report.outputs import add_output_arguments, emit_outputs
+from mcheck.options import declare, refuse_inapplicable
+from mcheck.report.outputs import Outputs, add_output_arguments, emit
 from mcheck.trace import safejson
 from mcheck.trace.codec import Codec
 from mcheck.trace.io import read_trace
 from mcheck.trace.profile import load_profile
-from mcheck.verdict import HOLDS, VIOLATED, PropertyVerdict, Result, Violation, Witness
+from mcheck.verdict import HOLDS, VIOLATED, ConformCoverage, ConformResult, PropertyVerdict, Violation, Witness
 
 DEFAULT_SIZES = {"virtio-1.4": {"members": 1}, "draft-v1": {"members": 1}}
 
@@ -47,15 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--model", metavar="FILE", default=None,
                    help="judge with this model file instead of the suite's model (needed when the suite names a "
                         "model that is not built in: model files are Python code, a suite never loads one)")
-    c.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
-    c.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md: per-clause "
-                                                   "results under coverage.clause_results); '-' for stdout")
     c.add_argument("--readings", action="store_true",
                    help="also report which reading of each open question (model parameters whose default is "
                         "'either': Q1, Q5, Q7, Q8, ...) the device's answers are consistent with; re-judges every "
                         "passing test once per reading, which takes about as long as the run")
-    add_output_arguments(c)
+    add_output_arguments(c, quiet_help="print only the summary and the failing tests")
     c.set_defaults(run=run_conform)
+    declare("conform", c)
 
 
 def run_gen(args: argparse.Namespace) -> int:
@@ -258,7 +256,7 @@ def exercised_clauses(judge: Judge, events: list[Any]) -> list[str]:
 
 def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIMEOUT, only: list[str] | None = None,
               progress: Any = None, fail_fast: bool = False, readings: bool | list[str] = False,
-              model_file: str | None = None) -> tuple[Result, list[Outcome], dict[str, Any]]:
+              model_file: str | None = None) -> tuple[ConformResult, list[Outcome], dict[str, Any]]:
     """Run the suite's tests (or `only` these) against the backend. The result's coverage
     carries per-clause results (`clause_results`) and, with `readings`, which reading of
     each open question the device followed (`readings`: True for every open parameter, or a
@@ -426,8 +424,8 @@ def _clause_order(clause: str) -> tuple[Any, ...]:
 
 
 def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[Outcome], seconds: float,
-              exercised: dict[str, list[str]] | None = None) -> Result:
-    """The run as a Result. `exercised`: test name -> the clauses it exercises (exercised_clauses;
+              exercised: dict[str, list[str]] | None = None) -> ConformResult:
+    """The run as a ConformResult. `exercised`: test name -> the clauses it exercises (exercised_clauses;
     without it, the clauses the suite lists for the test). Per clause, `coverage.clause_results`
     lists the tests that exercised it (or whose failure names it), how many passed and failed,
     and how many failures name the clause (`blamed`)."""
@@ -452,24 +450,24 @@ def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[
             cell["passed" if o.passed else "failed"] += 1
             cell["blamed"] += c in named
     clause_results = [per_clause[c] for c in sorted(per_clause, key=_clause_order)]
-    cov = dict(data.get("coverage", {}))
-    cov.update(tests=len(outcomes), passed=sum(o.passed for o in outcomes),
-               failed=sum(not o.passed for o in outcomes), steps=sum(o.steps for o in outcomes),
-               commands=sum(o.commands for o in outcomes),
-               clauses={r["clause"]: {"tests": len(r["tests"]), "passed": r["passed"], "failed": r["failed"]}
-                        for r in clause_results},
-               clause_results=clause_results)
-    failed = [o for o in outcomes if not o.passed]
-    return Result(model=data["model"], params=data["params"], engine="conform", verdict=VIOLATED if failed else HOLDS,
-                  states=cov.get("states", 0), transitions=cov.get("transitions", 0), depth=cov["steps"],
-                  seconds=round(seconds, 6), properties=props, violations=violations, coverage=cov,
-                  notes=[f"{len(outcomes)} tests, {cov['steps']:,} steps, {cov['commands']:,} admin commands"])
+    cov = ConformCoverage(suite=dict(data.get("coverage", {})),
+                          clauses={r["clause"]: {"tests": len(r["tests"]), "passed": r["passed"], "failed": r["failed"]}
+                                   for r in clause_results},
+                          clause_results=clause_results)
+    failed = sum(not o.passed for o in outcomes)
+    steps, commands = sum(o.steps for o in outcomes), sum(o.commands for o in outcomes)
+    return ConformResult(model=data["model"], params=data["params"], engine="conform",
+                         verdict=VIOLATED if failed else HOLDS, tests=len(outcomes), passed=len(outcomes) - failed,
+                         failed=failed, steps=steps, commands=commands, seconds=round(seconds, 6), properties=props,
+                         violations=violations, coverage=cov,
+                         notes=[f"{len(outcomes)} tests, {steps:,} steps, {commands:,} admin commands"])
 
 
-def render_conform(result: Result, outcomes: list[Outcome], quiet: bool) -> str:
+def render_conform(result: ConformResult, outcomes: list[Outcome], quiet: bool) -> str:
     cov = result.coverage
+    suite = cov.get("suite", {})
     lines = [f"conform: {result.model} ({' '.join(f'{k}={v}' for k, v in result.params.items())}), "
-             f"{cov['tests']} tests, {cov['steps']:,} steps in {result.seconds:.2f} s"]
+             f"{result.tests} tests, {result.steps:,} steps in {result.seconds:.2f} s"]
     shown = 0
     failed_total = sum(1 for o in outcomes if not o.passed)
     for o in outcomes:
@@ -500,26 +498,22 @@ def render_conform(result: Result, outcomes: list[Outcome], quiet: bool) -> str:
                      "blamed: failures naming it)")
     for r in cov.get("readings", []):
         lines.append(reading_line(r))
-    total = cov.get("clauses_model")
-    if total and "clauses_covered" in cov:      # the suite's own coverage, when suite.json has it
-        lines.append(f"clause coverage of the suite: {cov['clauses_covered']}/{total}"
-                     + (f" (not exercised: {', '.join(cov['clauses_not_covered'])})" if cov.get("clauses_not_covered") else ""))
-    if cov.get("action_instances_reachable") and "action_instances_covered" in cov:
-        lines.append(f"action-instance coverage of the suite: {cov['action_instances_covered']}/"
-                     f"{cov['action_instances_reachable']} reachable")
-    lines.append(f"passed {cov['passed']}/{cov['tests']}, failed {cov['failed']}")
+    total = suite.get("clauses_model")
+    if total and "clauses_covered" in suite:      # the suite's own coverage, when suite.json has it
+        lines.append(f"clause coverage of the suite: {suite['clauses_covered']}/{total}"
+                     + (f" (not exercised: {', '.join(suite['clauses_not_covered'])})"
+                        if suite.get("clauses_not_covered") else ""))
+    if suite.get("action_instances_reachable") and "action_instances_covered" in suite:
+        lines.append(f"action-instance coverage of the suite: {suite['action_instances_covered']}/"
+                     f"{suite['action_instances_reachable']} reachable")
+    lines.append(f"passed {result.passed}/{result.tests}, failed {result.failed}")
     lines.append(f"verdict: {'PASS' if result.verdict == HOLDS else 'FAIL'}")
     return "\n".join(lines)
 
 
 def run_conform(args: argparse.Namespace) -> int:
-    from mcheck.report.json_out import write_result
+    refuse_inapplicable("conform", args)
+    outputs = Outputs.from_args(args)
     result, outcomes, _data = run_suite(args.suite, args.backend, timeout=args.timeout, only=args.only,
                                          fail_fast=args.fail_fast, readings=args.readings, model_file=args.model)
-    if args.json:
-        write_result(result, args.json)
-    emit_outputs(args, result, None)
-    if args.json != "-":
-        print(render_conform(result, outcomes, args.quiet))
-    sys.stdout.flush()
-    return result.exit_code
+    return emit(result, outputs, args.model, text=lambda r, quiet: render_conform(result, outcomes, quiet))

@@ -10,33 +10,31 @@ that work step. What the device answers and does is then
 Differences become violations of kind "device-differs"; the replay of the device's own
 exchange gives the divergence verdict.
 
-Hook into mcheck/replay/cli.py with two lines:
-    in register(), after add_output_arguments(p):
-        __import__("mcheck.device.replay_backend").device.replay_backend.add_backend_argument(p)
-    first line of run_replay(args):
-        if getattr(args, "backend", None): return __import__("mcheck.device.replay_backend").device.replay_backend.run_backend_replay(args)
-(or the same with ordinary imports). `python -m mcheck.device replay TRACE --backend B`
-works without the hook.
+`mcheck replay` (mcheck/replay/cli.py) calls `run_backend_replay` when --backend is given,
+after refusing the replay options that do not apply to a device (mcheck/options.py);
+`python -m mcheck.device replay TRACE --backend B` is the same command standalone.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, batch_of, open_backend, seconds
-from mcheck.errors import InputError
 from mcheck.trace.events import AdminCommand, AdminComplete
 from mcheck.verdict import (
     ERROR,
     HOLDS,
     VIOLATED,
+    DeviceReplayResult,
     PropertyVerdict,
-    Result,
     Violation,
     Witness,
 )
+
+if TYPE_CHECKING:
+    from mcheck.report.outputs import Outputs
 
 # what the device is asked to do for a device event seen in the trace
 WORK_FOR = {"dma_write": "service", "used_notify": "notify", "config_notify": "config"}
@@ -52,17 +50,9 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
 
 
 def register_standalone(sub: argparse._SubParsersAction) -> None:
-    """`python -m mcheck.device replay TRACE --backend ...` (the same as mcheck replay --backend)."""
-    p = sub.add_parser("replay", help="replay a trace to a device backend")
-    p.add_argument("trace", metavar="TRACE")
-    p.add_argument("--model", metavar="M")
-    p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--profile", metavar="P")
-    p.add_argument("-q", "--quiet", action="store_true")
-    add_backend_argument(p)
-    from mcheck.report.outputs import add_output_arguments
-    add_output_arguments(p)
-    p.set_defaults(run=run_backend_replay)
+    """`python -m mcheck.device replay TRACE --backend ...`: the same parser as `mcheck replay`."""
+    from mcheck.replay.cli import register
+    register(sub)
 
 
 def requests_of(trace_events: list[Any]) -> list[tuple[Any, tuple | None]]:
@@ -106,13 +96,14 @@ def _shows_driver_ok(ev: Any) -> bool:
 
 
 def backend_replay(path: str, backend_spec: str, *, model_name: str | None = None, params: dict[str, Any] | None = None,
-                   profile: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Result:
+                   profile: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                   reader: str = "fast") -> DeviceReplayResult:
     from mcheck.device.gen import adapter_for
     from mcheck.device.runner import Judge
-    from mcheck.replay import model_for_trace
-    from mcheck.trace.io import read_trace
+    from mcheck.replay import model_for_trace, open_trace
 
-    trace = read_trace(path, profile=profile, join=True)
+    start = time.monotonic()
+    trace = open_trace(path, profile=profile, reader=reader)
     header = trace.header
     events = list(trace.events)
     model = model_for_trace(header, model_name, params or {})
@@ -195,29 +186,20 @@ def backend_replay(path: str, backend_spec: str, *, model_name: str | None = Non
         notes.append(error)
         violations.append(Violation(property="device-matches-trace", kind="device-error", clauses=[], message=error,
                                     witness=Witness(initial={}, steps=[])))
-    return Result(model=model.name, params=model.params.as_dict(), engine="replay-device",
-                  verdict=ERROR if error and not violations[:-1] else (VIOLATED if violations else HOLDS),
-                  states=0, transitions=0, depth=len(observed), seconds=0.0, properties=props,
-                  violations=violations, notes=notes)
+    return DeviceReplayResult(model=model.name, params=model.params.as_dict(), engine="replay-device",
+                              verdict=ERROR if error and not violations[:-1] else (VIOLATED if violations else HOLDS),
+                              backend=backend_spec, requests=len(plan), observed_events=len(observed),
+                              seconds=round(time.monotonic() - start, 6), properties=props, violations=violations,
+                              notes=notes)
 
 
-def run_backend_replay(args: argparse.Namespace) -> int:
+def run_backend_replay(args: argparse.Namespace, outputs: Outputs) -> int:
     """The body of `mcheck replay TRACE --backend B` (returns the exit code)."""
     from mcheck.model.params import parse_assignments
-    from mcheck.report.outputs import emit_outputs
-    from mcheck.report.text import render
+    from mcheck.report.outputs import emit
 
-    if not getattr(args, "backend", None):
-        raise InputError("run_backend_replay needs --backend")
-    result = backend_replay(args.trace, args.backend, model_name=getattr(args, "model", None),
-                            params=parse_assignments(getattr(args, "params", []) or []),
-                            profile=getattr(args, "profile", None),
-                            timeout=getattr(args, "device_timeout", DEFAULT_TIMEOUT))
-    emit_outputs(args, result, args.trace)
-    if getattr(args, "quiet", False):
-        reasons = [v.message for v in result.violations if v.kind == "device-error"]
-        print(f"verdict: {result.verdict.upper()}" + (f" ({reasons[0]})" if reasons else ""))
-    else:
-        print(render(result))
-    sys.stdout.flush()
-    return result.exit_code
+    result = backend_replay(args.trace, args.backend, model_name=args.model, params=parse_assignments(args.params),
+                            profile=args.profile, timeout=args.device_timeout, reader=args.reader)
+    if args.reader != "fast":
+        result.notes.append(f"read with the {args.reader} reader")
+    return emit(result, outputs, args.trace)

@@ -1,4 +1,4 @@
-"""The explicit-state check: explore, then turn what was found into a `Result`.
+"""The explicit-state check: explore, then turn what was found into a `CheckResult`.
 
 Witnesses are rebuilt by replaying action indices through the generated `successors`
 function (states are never stored twice); if a replay step cannot be found, the model
@@ -18,7 +18,7 @@ from mcheck.explore.bfs import Bounds, Checkpointing, Exploration, explore
 from mcheck.explore.symmetry import orbit_states
 from mcheck.model.build import LoadedModel
 from mcheck.verdict import (
-    BOUNDED, HOLDS, VIOLATED, Change, PropertyVerdict, Result, Step, Violation, Witness, overall,
+    BOUNDED, HOLDS, VIOLATED, Change, PropertyVerdict, CheckResult, Step, Violation, Witness, overall,
 )
 
 DEADLOCK = "deadlock_free"
@@ -111,7 +111,7 @@ def coverage(model: LoadedModel, counts: list[int], orbit: tuple[int, ...] | Non
     }
 
 
-def _scale_facts(exp: Exploration, result: Result) -> None:
+def _scale_facts(exp: Exploration, result: CheckResult) -> None:
     """Memory per state and, under symmetry, what the reduction permuted and saved."""
     n = len(exp.states)
     result.coverage["memory"] = {"store_bytes": exp.store_bytes,
@@ -135,7 +135,7 @@ def _scale_facts(exp: Exploration, result: Result) -> None:
     result.coverage["symmetry"] = facts
 
 
-def result_of(exp: Exploration, engine: str = "explicit") -> Result:
+def result_of(exp: Exploration, engine: str = "explicit") -> CheckResult:
     model = exp.model
     verdicts: list[PropertyVerdict] = []
     violations: list[Violation] = []
@@ -172,7 +172,7 @@ def result_of(exp: Exploration, engine: str = "explicit") -> Result:
                                         verdict=HOLDS if exp.complete else BOUNDED,
                                         description="every state has an enabled action or is a declared end state"))
     verdict = overall([v.verdict for v in verdicts], not exp.complete)
-    result = Result(model=model.name, params=model.params.as_dict(), engine=engine, verdict=verdict,
+    result = CheckResult(model=model.name, params=model.params.as_dict(), engine=engine, verdict=verdict,
                     states=len(exp.states), transitions=exp.transitions, depth=exp.depth,
                     seconds=round(exp.seconds, 6), bounds_hit=list(exp.bounds_hit), properties=verdicts,
                     violations=violations,
@@ -184,7 +184,7 @@ def result_of(exp: Exploration, engine: str = "explicit") -> Result:
 def check(model: LoadedModel, bounds: Bounds = Bounds(), *, record_edges: bool = False,
           progress: Callable[[int, int, int, float], None] | None = None, symmetry: bool = False,
           workers: int = 1, checkpoint: Checkpointing | None = None,
-          resume: str | None = None) -> tuple[Result, Exploration]:
+          resume: str | None = None) -> tuple[CheckResult, Exploration]:
     """Explore and judge. `workers` > 1 runs `mcheck.explore.parallel` (no edges, no checkpoints)."""
     if workers > 1:
         if record_edges or checkpoint or resume:

@@ -14,11 +14,10 @@ from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_
 from mcheck.model.params import model_relaxations, parse_assignments
 from mcheck.model.build import LoadedModel
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
-from mcheck.report.json_out import write_result
-from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
+from mcheck.options import declare, refuse_inapplicable
+from mcheck.report.outputs import Outputs, add_output_arguments, emit
 from mcheck.report.paths import check_output, check_output_dir
 from mcheck.report.progress import progress_for
-from mcheck.report.text import render
 
 
 #: --workers cap: one process each; beyond this many a machine thrashes rather than helps
@@ -61,7 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="BMC depth (default 10), and how deep prove searches the sometimes goals (default 40; "
                         "the search stops once every goal is reached)")
     p.add_argument("--k", type=_positive(int), metavar="K", help="largest k tried by k-induction (default 3)")
-    p.add_argument("--json", metavar="PATH", help="write the result as JSON (docs/result-schema.md); '-' for stdout")
     p.add_argument("--max-states", type=_positive(int), metavar="N", help="stop after N states (verdict bounded)")
     p.add_argument("--max-depth", type=_positive(int), metavar="N", help="do not look beyond depth N (verdict bounded)")
     p.add_argument("--timeout", type=_positive(float), metavar="S", help="stop after S seconds (verdict bounded)")
@@ -70,7 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--graph", action="store_true", help="build the reachable graph and report its SCCs")
     p.add_argument("--graph-cap", type=_positive(int), default=DEFAULT_GRAPH_CAP, metavar="N",
                    help=f"largest states + transitions for which the graph is built (default {DEFAULT_GRAPH_CAP:,})")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line, no progress display")
     p.add_argument("--symmetry", action="store_true",
                    help="store one state per orbit of the model's symmetric index set (docs/scaling.md)")
     p.add_argument("--workers", type=_positive(int, MAX_WORKERS), default=1, metavar="N",
@@ -82,8 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR",
                    help="continue the search saved in DIR (same model, parameters, model source and mcheck)")
     p.add_argument("--dump-code", metavar="DIR", help="write the generated Python the search runs into DIR")
-    add_output_arguments(p)
+    add_output_arguments(p, quiet_help="print only the verdict line, no progress display")
     p.set_defaults(run=run_check)
+    declare("check", p)
 
     b = sub.add_parser("bugs", help="list a model's device-bug catalogue")
     b.add_argument("model", metavar="MODEL")
@@ -94,23 +92,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    # every path written is checked before the search: a result that cannot be saved is lost work
-    check_output_arguments(args)
+    # every option given takes effect, and every path written is checked, before the search
+    engine = refuse_inapplicable("check", args)
+    outputs = Outputs.from_args(args)
     check_output(args.dot, "--dot")
     check_output(args.graphml, "--graphml")
     check_output_dir(args.checkpoint, "--checkpoint")
     check_output_dir(args.dump_code, "--dump-code")
     gensource.dump_to(args.dump_code)
     model = load_model(args.model, parse_assignments(args.params))
-    if args.engine in ("bmc", "prove"):
+    if engine in ("bmc", "prove"):
         from mcheck.symbolic.engine import run  # Z3 is imported only when asked for
-        result = run(model, args.engine, depth=args.depth, k=args.k, timeout=args.timeout)
-        return _emit(args, result, None)
-    if args.engine == "all":
+        return emit(run(model, engine, depth=args.depth, k=args.k, timeout=args.timeout), outputs, args.model)
+    if engine == "all":
         from mcheck.symbolic.engine import run_all
         bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
         result = run_all(model, depth=args.depth, k=args.k, timeout=args.timeout, bounds=bounds)
-        return _emit(args, result, None)
+        return emit(result, outputs, args.model)
     warning = size_warning(model, args)
     if warning:
         print(f"mcheck: warning: {warning}", file=sys.stderr)
@@ -126,6 +124,8 @@ def run_check(args: argparse.Namespace) -> int:
     except SearchInterrupted as stop:
         print(f"mcheck: {stop}", file=sys.stderr)
         return 130
+    if args.resume:
+        result.notes.append(f"resumed the search saved in {args.resume}")
     if graph_lost:
         want_graph = False
         result.notes.append("graph not built: a resumed search has no edges from before the checkpoint")
@@ -144,7 +144,7 @@ def run_check(args: argparse.Namespace) -> int:
                 write_dot(g, args.dot)
             if args.graphml:
                 write_graphml(g, args.graphml)
-    return _emit(args, result, graph)
+    return emit(result, outputs, args.model, graph=graph)
 
 
 #: Beyond these the explicit engine was not seen to finish (docs/performance.md: virtio-1.4
@@ -171,19 +171,6 @@ def size_warning(model: LoadedModel, args: argparse.Namespace) -> str | None:
     return (f"{model.name} ({params}) has {len(model.slots)} state variables, {bits} bits a state: up to "
             f"10^{bound:.0f} states. The explicit engine stores every reachable state and will likely run out "
             f"of time or memory; consider {', '.join(hints[:-1])} or {hints[-1]}")
-
-
-def _emit(args: argparse.Namespace, result, graph) -> int:  # type: ignore[no-untyped-def]
-    """Write every output the options ask for, print the text report, give the exit code."""
-    if args.json:
-        write_result(result, args.json)
-    emit_outputs(args, result, args.model, graph=graph)
-    if args.json != "-":
-        if args.quiet:
-            print(f"verdict: {result.verdict.upper()}")
-        else:
-            print(render(result))
-    return result.exit_code
 
 
 def run_bugs(args: argparse.Namespace) -> int:

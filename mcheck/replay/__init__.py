@@ -1,4 +1,4 @@
-"""Trace replay against a model: `replay_file(path) -> Result`."""
+"""Trace replay against a model: `replay_file(path) -> ReplayResult`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
 from mcheck.trace.events import TraceHeader
 from mcheck.trace.io import read_trace
-from mcheck.verdict import Result
+from mcheck.verdict import ReplayResult
 
 # which built-in model explains traces of which wire profile
 MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
@@ -64,7 +64,7 @@ def open_trace(path: str | Path, *, profile: str | None = None, reader: str = "f
 def replay_file(path: str | Path, *, model: str | None = None, params: Mapping[str, Any] | None = None,
                 profile: str | None = None, keep_going: bool = False, hidden_kinds: Iterable[str] | None = None,
                 max_candidates: int = DEFAULT_MAX_CANDIDATES, reader: str = "fast",
-                progress: Callable[[int, float], None] | None = None) -> Result:
+                progress: Callable[[int, float], None] | None = None) -> ReplayResult:
     """Replay a JSONL or pcapng trace. A file that cannot be opened raises InputError; damage
     further in ends the replay with verdict `error` after the readable part was replayed,
     so the divergences before the damage are still reported. `reader="pyshark"` reads a

@@ -11,11 +11,10 @@ from mcheck.explore import gensource
 from mcheck.model.params import parse_assignments
 from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
-from mcheck.report.json_out import write_result
-from mcheck.report.outputs import add_output_arguments, check_output_arguments, emit_outputs
+from mcheck.options import declare, refuse_inapplicable
+from mcheck.report.outputs import Outputs, add_output_arguments, emit
 from mcheck.report.paths import check_output_dir
 from mcheck.report.progress import progress_for
-from mcheck.report.text import render
 from mcheck.trace.events import EVENT_TYPES
 
 
@@ -58,21 +57,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(repeatable; default: the model's list, e.g. doorbell; 'none': every emitting action must be seen)")
     p.add_argument("--max-candidates", type=_positive_int, default=DEFAULT_MAX_CANDIDATES, metavar="N",
                    help=f"bound on the set of model states consistent with the trace (default {DEFAULT_MAX_CANDIDATES:,})")
-    p.add_argument("--json", metavar="PATH", help="write the result as JSON; '-' for stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     p.add_argument("--dump-code", metavar="DIR", help="write the generated Python the replay runs into DIR")
     add_output_arguments(p)
     add_backend_argument(p)
     p.set_defaults(run=run_replay)
+    declare("replay", p)
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    check_output_arguments(args)   # before any work: a result that cannot be written is lost
+    # before any work: every option given takes effect, every output can be written
+    mode = refuse_inapplicable("replay", args)
+    outputs = Outputs.from_args(args)
     hidden = hidden_kinds(args.hidden)  # None: the model's own list of unrecorded event kinds
     check_output_dir(args.dump_code, "--dump-code")
     gensource.dump_to(args.dump_code)
-    if args.backend:
-        return run_backend_replay(args)  # drive a live device with the trace (mcheck.device)
+    if mode != "model":
+        return run_backend_replay(args, outputs)  # drive a device with the trace (mcheck.device)
     trace = open_trace(args.trace, profile=args.profile, reader=args.reader)
     model = model_for_trace(trace.header, args.model, parse_assignments(args.params))
     with progress_for(args) as progress:
@@ -80,11 +80,9 @@ def run_replay(args: argparse.Namespace) -> int:
                                 max_candidates=args.max_candidates, source=args.trace,
                                 progress=lambda n, s: progress.events(n, s))
     result = outcome.result
-    if args.json:
-        write_result(result, args.json)
-    emit_outputs(args, result, args.trace)
-    if args.json != "-":
-        print(f"verdict: {result.verdict.upper()}" if args.quiet else render(result))
+    if args.reader != "fast":
+        result.notes.append(f"read with the {args.reader} reader")
+    code = emit(result, outputs, args.trace)
     if outcome.error is not None:
         print(f"mcheck: error: {outcome.error}", file=sys.stderr)
-    return result.exit_code
+    return code

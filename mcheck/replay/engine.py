@@ -33,7 +33,9 @@ from mcheck.replay.stepper import step_functions
 from mcheck.report.text import format_event
 from mcheck.errors import InputError
 from mcheck.trace.codec import CodecError
-from mcheck.verdict import BOUNDED, ERROR, HOLDS, VIOLATED, Change, PropertyVerdict, Result, Step, Violation, Witness
+from mcheck.verdict import (
+    BOUNDED, ERROR, HOLDS, VIOLATED, Change, PropertyVerdict, ReplayResult, Step, Violation, Witness,
+)
 
 DEFAULT_MAX_CANDIDATES = 100_000
 WINDOW = 32          # events of history kept for a divergence's witness
@@ -668,7 +670,7 @@ def _under(e: dict[str, Any]) -> str:
 
 @dataclass(kw_only=True)
 class ReplayOutcome:
-    result: Result
+    result: ReplayResult
     events: int
     error: InputError | None = None  # the trace was damaged after `events` events
 
@@ -754,7 +756,7 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
                            verdict=VIOLATED if real else (BOUNDED if error or r.bound_hit else HOLDS),
                            description="every observed event is one the model allows at that point")
     cov = coverage(model, r.fired)
-    cov.update(events=count, divergences=len(divergences), max_candidates=r.max_seen,
+    cov.update(divergences=len(divergences),
                suspects=[{"divergence": d.index, **s.to_json()} for d in divergences for s in d.suspects],
                warnings=dict(r.warnings.counts), driver_findings=dict(driver.counts))
     notes = [f"{count:,} events replayed, at most {r.max_seen:,} candidate states"]
@@ -768,9 +770,10 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
         notes.append(f"candidate set exceeded {max_candidates:,} states at event {r.bound_hit_at}; hidden steps "
                      f"were cut from there on, so a divergence at or after it may be an artefact (verdict bounded); "
                      f"raise --max-candidates")
-    result = Result(model=model.name, params=model.params.as_dict(), engine="replay", verdict=verdict,
-                    states=r.max_seen, transitions=sum(r.fired), depth=count, seconds=round(seconds, 6),
-                    bounds_hit=["max-candidates"] if r.bound_hit else [], properties=[prop],
-                    violations=violations, coverage=cov, notes=notes, warnings=r.warnings.items,
-                    driver_findings=driver.items)
+    result = ReplayResult(model=model.name, params=model.params.as_dict(), engine="replay", verdict=verdict,
+                          events=count, max_candidates=r.max_seen, model_steps=sum(r.fired),
+                          hidden_kinds=list(r.hidden_kinds), seconds=round(seconds, 6),
+                          bounds_hit=["max-candidates"] if r.bound_hit else [], properties=[prop],
+                          violations=violations, coverage=cov, notes=notes, warnings=r.warnings.items,
+                          driver_findings=driver.items)
     return ReplayOutcome(result=result, events=count, error=error)

@@ -2,7 +2,9 @@
 
 A run in CI saves its result once; the HTML report (and JUnit or SARIF, if they were not
 asked for at the time) can then be made later, elsewhere, without running the check
-again. The result is read back into the same `Result` type the engines produce.
+again. The result is read back into the type of its kind (`CheckResult`, `ReplayResult`,
+`ConformResult`, `DeviceReplayResult`), the same the commands produce; a result of the
+earlier format `mcheck-result/1` (no kind) is read too, its kind told by its engine.
 """
 
 from __future__ import annotations
@@ -18,17 +20,16 @@ from mcheck.trace.safejson import loads
 from mcheck.report.html import write_report
 from mcheck.report.junit import write_junit
 from mcheck.report.sarif import write_sarif
-from mcheck.verdict import Change, PropertyVerdict, Result, Step, Violation, Witness
+from mcheck.verdict import RESULT_TYPES, SCHEMA, Change, Kind, PropertyVerdict, Result, Step, Violation, Witness
 
-SCHEMA = "mcheck-result/1"
-DERIVED = {"schema", "states_per_second"}  # written by Result.to_dict, recomputed on use
+DERIVED = {"schema", "kind", "states_per_second"}  # written by Result.to_dict, recomputed on use
 
 T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write HTML, JUnit or SARIF reports from a result saved with --json")
-    p.add_argument("result", metavar="RESULT.json", help="a result written by check/replay --json")
+    p.add_argument("result", metavar="RESULT.json", help="a result written by check, replay or conform --json")
     p.add_argument("--html", metavar="DIR", help="write a self-contained HTML report to DIR/index.html")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     p.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0")
@@ -47,10 +48,59 @@ def _build(cls: type[T], data: dict[str, Any]) -> T:  # cls: one of the verdict 
     return obj
 
 
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A `mcheck-result/1` result in the current format: its engine tells its kind, and the
+    counters it kept in `states`/`transitions`/`depth` get their own names."""
+    data = dict(data)
+    counts = {k: data.pop(k, 0) for k in ("states", "transitions", "depth")}
+    cov = dict(data.get("coverage") or {})
+    engine = data.get("engine")
+    if engine == "replay":
+        cov.pop("events", None)
+        cov.pop("max_candidates", None)
+        data.update(kind=Kind.REPLAY, events=counts["depth"], max_candidates=counts["states"],
+                    model_steps=counts["transitions"], hidden_kinds=[])
+    elif engine == "replay-device":
+        data.update(kind=Kind.DEVICE_REPLAY, backend="", requests=0, observed_events=counts["depth"])
+        data.pop("warnings", None)
+        data.pop("driver_findings", None)
+    elif engine == "conform":
+        names = ("tests", "passed", "failed", "steps", "commands")
+        data.update({k: cov.pop(k, 0) for k in names}, kind=Kind.CONFORM)
+        keep = {"clauses", "clause_results", "readings"}
+        cov = {"suite": {k: v for k, v in cov.items() if k not in keep}, **{k: v for k, v in cov.items() if k in keep}}
+    else:
+        data.update(kind=Kind.CHECK, **counts)
+    if data["kind"] != Kind.REPLAY:
+        data.pop("warnings", None)
+        data.pop("driver_findings", None)
+    data["coverage"] = cov
+    data["schema"] = SCHEMA
+    return data
+
+
+def _counts_valid(result: Result) -> None:
+    for name, value in result.counts().items():
+        if not (value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)):
+            raise InputError(f"malformed mcheck result: {name} must be a count, not {value!r}")
+    if not isinstance(result.seconds, (int, float)) or isinstance(result.seconds, bool):
+        raise InputError(f"malformed mcheck result: seconds must be a number, not {result.seconds!r}")
+
+
 def result_from_dict(data: dict[str, Any]) -> Result:
-    """The inverse of `Result.to_dict()`."""
+    """The inverse of `Result.to_dict()`, for every kind (and for `mcheck-result/1`)."""
+    if data.get("schema") == "mcheck-result/1":
+        try:
+            data = upgrade_v1(data)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"malformed mcheck result: {type(exc).__name__}: {exc}") from None
     if data.get("schema") != SCHEMA:
         raise InputError(f"not an mcheck result (schema {data.get('schema')!r}, expected {SCHEMA!r})")
+    try:
+        cls = RESULT_TYPES[Kind(data.get("kind"))]
+    except ValueError:
+        raise InputError(f"not an mcheck result: kind {data.get('kind')!r} is not one of "
+                         f"{', '.join(k.value for k in Kind)}") from None
     try:
         violations = []
         for v in data.get("violations", []):
@@ -58,9 +108,13 @@ def result_from_dict(data: dict[str, Any]) -> Result:
             steps = [_build(Step, {**s, "changes": [_build(Change, c) for c in s["changes"]]}) for s in w["steps"]]
             violations.append(_build(Violation, {**v, "witness": _build(Witness, {**w, "steps": steps})}))
         properties = [_build(PropertyVerdict, p) for p in data.get("properties", [])]
-        return _build(Result, {**data, "properties": properties, "violations": violations})
-    except (KeyError, TypeError) as exc:
+        result = _build(cls, {**data, "properties": properties, "violations": violations})
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"malformed mcheck result: {type(exc).__name__}: {exc}") from None
+    except ValueError as exc:   # a verdict outside the enum
+        raise InputError(f"malformed mcheck result: {exc}") from None
+    _counts_valid(result)
+    return result
 
 
 def load_result(path: str) -> Result:

@@ -28,7 +28,7 @@ import networkx as nx
 from mcheck.errors import InputError, McheckError
 from mcheck.report.junit import case_name
 from mcheck.report.text import format_event
-from mcheck.verdict import Result, Step, Violation, Witness
+from mcheck.verdict import CheckResult, ReplayResult, Result, Step, Violation, Witness
 
 HYPERVISOR, OWNER = "hypervisor", "owner"
 DEVICE_EVENTS = frozenset({"dma_write", "used_notify", "config_notify"})  # initiated by a member device
@@ -221,16 +221,19 @@ def clause_table(result: Result, source: str | None) -> dict[str, Any] | None:
 
 def report_data(result: Result, *, graph: nx.MultiDiGraph | None = None, source: str | None = None) -> dict[str, Any]:
     """Everything the page shows, laid out; the renderer below only turns it into markup."""
-    clauses = result.coverage.get("clauses", {})
-    all_clauses = result.coverage.get("all_clauses", sorted(clauses))
+    # clause coverage by actions fired: what a check or a replay records (ActionCoverage); a
+    # conformance run's per-clause test results are in its coverage.clause_results
+    fired = result.coverage.get("clauses", {}) if isinstance(result, (CheckResult, ReplayResult)) else {}
+    all_clauses = result.coverage.get("all_clauses", sorted(fired)) if fired or "all_clauses" in result.coverage else []
+    rate = result.rate()
     return {
-        "summary": {"model": result.model, "source": source, "params": result.params, "engine": result.engine,
-                    "verdict": result.verdict, "states": result.states, "transitions": result.transitions,
-                    "depth": result.depth, "seconds": result.seconds, "bounds_hit": result.bounds_hit,
-                    "notes": result.notes},
+        "summary": {"kind": result.kind.value, "model": result.model, "source": source, "params": result.params,
+                    "engine": result.engine, "verdict": result.verdict.value, "counts": result.counts(),
+                    "rate": f"{rate[1]:,.0f} {rate[0]}/s" if rate else None, "seconds": result.seconds,
+                    "bounds_hit": result.bounds_hit, "notes": result.notes},
         "properties": [{"name": p.name, "kind": p.kind, "clauses": p.clauses, "verdict": p.verdict,
                         "description": p.description} for p in result.properties],
-        "coverage": [{"clause": c, "fired": clauses.get(c)} for c in sorted(all_clauses, key=_natural)],
+        "coverage": [{"clause": c, "fired": fired.get(c)} for c in sorted(all_clauses, key=_natural)],
         "violations": [violation_data(result, v, graph) for v in result.violations],
         "clause_table": clause_table(result, source),
         "result": result.to_dict(),
@@ -378,11 +381,10 @@ def _clause_table_html(table: dict[str, Any] | None) -> str:
 def render_html(data: dict[str, Any]) -> str:
     s = data["summary"]
     params = " ".join(f"{k}={v}" for k, v in s["params"].items()) or "-"
-    rate = f"{s['states'] / s['seconds']:,.0f}/s" if s["seconds"] > 0 else "-"
-    summary = [("model", _e(s["model"])), ("source", _e(s["source"] or "-")), ("parameters", _e(params)),
-               ("engine", _e(s["engine"])), ("verdict", _verdict(s["verdict"])),
-               ("states", f"{s['states']:,} ({_e(rate)})"), ("transitions", f"{s['transitions']:,}"),
-               ("depth", str(s["depth"])), ("time", f"{s['seconds']:.3f} s"),
+    counts = [(name.replace("_", " "), "-" if n is None else f"{n:,}") for name, n in s["counts"].items()]
+    summary = [("kind", _e(s["kind"])), ("model", _e(s["model"])), ("source", _e(s["source"] or "-")),
+               ("parameters", _e(params)), ("engine", _e(s["engine"])), ("verdict", _verdict(s["verdict"])),
+               *counts, ("rate", _e(s["rate"] or "-")), ("time", f"{s['seconds']:.3f} s"),
                ("bounds hit", _e(", ".join(s["bounds_hit"]) or "none"))]
     props = [[_e(p["name"]), _e(p["kind"]), _e(", ".join(p["clauses"]) or "-"), _verdict(p["verdict"]),
               _e(p["description"])] for p in data["properties"]]

@@ -62,8 +62,8 @@ def junit_root(result: Result) -> ET.Element:
     root = ET.Element("testsuites", {"name": "mcheck", **totals})
     suite = ET.SubElement(root, "testsuite", {"name": suite_name(result), **totals})
     props = ET.SubElement(suite, "properties")
-    for key, value in (("engine", result.engine), ("verdict", result.verdict), ("states", str(result.states)),
-                       ("transitions", str(result.transitions)), ("depth", str(result.depth)),
+    for key, value in (("kind", result.kind.value), ("engine", result.engine), ("verdict", result.verdict.value),
+                       *((name, "-" if n is None else str(n)) for name, n in result.counts().items()),
                        *((f"param.{k}", str(v)) for k, v in result.params.items())):
         ET.SubElement(props, "property", name=key, value=value)
     suite.extend(cases)

@@ -116,8 +116,8 @@ def sarif_log(result: Result, source: str | None = None) -> dict[str, Any]:
         "tool": {"driver": {"name": "mcheck", "version": __version__, "rules": rules}},
         "invocations": [{"executionSuccessful": True, "exitCode": result.exit_code}],
         "results": [_result(result, v, rule_index, source) for v in result.violations],
-        "properties": {"model": result.model, "params": result.params, "engine": result.engine,
-                       "verdict": result.verdict, "states": result.states, "depth": result.depth,
+        "properties": {"kind": result.kind.value, "model": result.model, "params": result.params,
+                       "engine": result.engine, "verdict": result.verdict.value, **result.counts(),
                        "boundsHit": list(result.bounds_hit)},
     }
     if source:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcheck.verdict import Result, Step, Violation
+from mcheck.verdict import ReplayResult, Result, Step, Violation
 
 
 def _fmt(value: Any) -> str:
@@ -80,14 +80,19 @@ def _format_divergence(v: Violation, clauses: str) -> list[str]:
     return lines
 
 
+def counts_line(result: Result) -> str:
+    """The kind's counters, the time and the rate:
+    `states 12  transitions 30  depth 4  time 0.01 s  (1,200 states/s)`."""
+    counts = "  ".join(f"{name.replace('_', ' ')} {'-' if value is None else f'{value:,}'}"
+                       for name, value in result.counts().items())
+    rate = result.rate()
+    per_second = f"  ({rate[1]:,.0f} {rate[0]}/s)" if rate else ""
+    return f"{counts}  time {result.seconds:.2f} s{per_second}".lstrip()
+
+
 def render(result: Result, *, show_initial: bool = False) -> str:
     params = " ".join(f"{k}={_fmt(v)}" for k, v in result.params.items())
-    rate = f"{result.states / result.seconds:,.0f} states/s" if result.seconds > 0 else "-"
-    lines = [
-        f"model {result.model} ({params}), engine {result.engine}",
-        f"states {result.states:,}  transitions {result.transitions:,}  depth {result.depth}  "
-        f"time {result.seconds:.2f} s  ({rate})",
-    ]
+    lines = [f"model {result.model} ({params}), engine {result.engine}", counts_line(result)]
     if result.bounds_hit:
         lines.append(f"bounds hit: {', '.join(result.bounds_hit)} (the search is incomplete)")
     lines.extend(result.notes)
@@ -112,5 +117,7 @@ def render(result: Result, *, show_initial: bool = False) -> str:
 def finding_lines(result: Result) -> list[str]:
     """The replay's SHOULD warnings and driver findings, one line each: they never change
     the verdict, so they follow it."""
+    if not isinstance(result, ReplayResult):
+        return []
     return ([f"warning [{', '.join(w['clauses'])}] {w['message']}" for w in result.warnings]
             + [f"driver violation [{', '.join(f['clauses'])}] {f['message']}" for f in result.driver_findings])

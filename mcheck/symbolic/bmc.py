@@ -23,7 +23,7 @@ from mcheck.verdict import (
     HOLDS,
     VIOLATED,
     PropertyVerdict,
-    Result,
+    CheckResult,
     Violation,
     overall,
 )
@@ -166,7 +166,7 @@ def verdict_rows(model: LoadedModel, replayer: Replayer, found: Search, unviolat
     return verdicts, violations
 
 
-def bmc(model: LoadedModel, *, depth: int = 10, timeout: float | None = None) -> Result:
+def bmc(model: LoadedModel, *, depth: int = 10, timeout: float | None = None) -> CheckResult:
     """Search every safety property and goal of `model` up to `depth` steps."""
     budget = Budget(timeout)
     system = System(model)
@@ -176,7 +176,7 @@ def bmc(model: LoadedModel, *, depth: int = 10, timeout: float | None = None) ->
     bounds = [f"bmc depth {depth}"] + ([budget.bound()] if budget.expired else [])
     notes = [f"bmc: searched every depth up to {found.depth} of {depth}"]
     notes += [f"goal {g} reached at depth {d}" for g, d in found.reached.items()]
-    return Result(model=model.name, params=model.params.as_dict(), engine="bmc",
-                  verdict=overall([v.verdict for v in verdicts], True), states=0, transitions=0,
+    return CheckResult(model=model.name, params=model.params.as_dict(), engine="bmc",
+                  verdict=overall([v.verdict for v in verdicts], True), states=None, transitions=None,
                   depth=max(found.depth, 0), seconds=round(budget.seconds(), 6), bounds_hit=bounds,
                   properties=verdicts, violations=violations, notes=notes)

@@ -27,7 +27,7 @@ from mcheck.explore.check import check
 from mcheck.model.build import LoadedModel
 from mcheck.symbolic.bmc import bmc
 from mcheck.symbolic.induction import prove
-from mcheck.verdict import BOUNDED, HOLDS, PROVED, VIOLATED, PropertyVerdict, Result
+from mcheck.verdict import BOUNDED, HOLDS, PROVED, VIOLATED, PropertyVerdict, CheckResult
 
 ENGINES = ("bmc", "prove")
 BMC_DEPTH = 10
@@ -38,7 +38,7 @@ GOAL_DEPTH = 40
 
 
 def run(model: LoadedModel, engine: str, *, depth: int | None = None, k: int | None = None,
-        timeout: float | None = None) -> Result:
+        timeout: float | None = None) -> CheckResult:
     """Run one symbolic engine: "bmc" (to `depth`, default 10) or "prove" (k-induction up to `k`,
     goals to `depth`, default GOAL_DEPTH)."""
     if engine == "bmc":
@@ -52,7 +52,7 @@ _RANK = {VIOLATED: 3, PROVED: 2, HOLDS: 1, BOUNDED: 0}
 
 
 def run_all(model: LoadedModel, *, depth: int | None = None, k: int | None = None, timeout: float | None = None,
-            bounds: Bounds | None = None) -> Result:
+            bounds: Bounds | None = None) -> CheckResult:
     """Explicit exploration, then k-induction within what is left of `timeout`; one merged result."""
     start = time.monotonic()
     bounds = bounds or Bounds()
@@ -64,7 +64,7 @@ def run_all(model: LoadedModel, *, depth: int | None = None, k: int | None = Non
     return merge(explicit, proof)
 
 
-def merge(explicit: Result, proof: Result) -> Result:
+def merge(explicit: CheckResult, proof: CheckResult) -> CheckResult:
     """One result from an explicit and a k-induction result of the same model (see the module doc)."""
     by_name = {p.name: p for p in proof.properties}
     rows: list[PropertyVerdict] = []
@@ -84,7 +84,7 @@ def merge(explicit: Result, proof: Result) -> Result:
         verdict = PROVED
     else:
         verdict = HOLDS
-    return Result(model=explicit.model, params=explicit.params, engine="all", verdict=verdict,
+    return CheckResult(model=explicit.model, params=explicit.params, engine="all", verdict=verdict,
                   states=explicit.states, transitions=explicit.transitions, depth=explicit.depth,
                   seconds=round(explicit.seconds + proof.seconds, 6),
                   bounds_hit=[f"explicit: {b}" for b in explicit.bounds_hit] + [f"prove: {b}" for b in proof.bounds_hit],

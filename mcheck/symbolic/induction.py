@@ -31,7 +31,7 @@ from mcheck.verdict import (
     BOUNDED,
     PROVED,
     VIOLATED,
-    Result,
+    CheckResult,
     Violation,
     Witness,
 )
@@ -98,7 +98,7 @@ def cti_violation(system: System, cti: Cti) -> Violation:
                      message=describe_cti(system, cti), witness=witness)
 
 
-def prove(model: LoadedModel, *, k: int | None = None, depth: int = 10, timeout: float | None = None) -> Result:
+def prove(model: LoadedModel, *, k: int | None = None, depth: int = 10, timeout: float | None = None) -> CheckResult:
     """k-induction for every safety property; goals are searched by BMC up to `depth`."""
     k_max = DEFAULT_K if k is None else k
     if k_max < 1:
@@ -127,7 +127,7 @@ def prove(model: LoadedModel, *, k: int | None = None, depth: int = 10, timeout:
 
 def _result(model: LoadedModel, system: System, replayer: Replayer, budget: Budget, base: Search,
             proved: list[Check], ctis: dict[str, Cti], aux: tuple[str, ...], used_k: int, k_max: int,
-            n_candidates: int) -> Result:
+            n_candidates: int) -> CheckResult:
     names = {c.name for c in proved}
     ranges_ok = system.range_check is None or RANGES in names
     verdicts, violations = verdict_rows(model, replayer, base,
@@ -158,6 +158,6 @@ def _result(model: LoadedModel, system: System, replayer: Replayer, budget: Budg
         verdict = BOUNDED
     else:
         verdict = PROVED
-    return Result(model=model.name, params=model.params.as_dict(), engine="prove", verdict=verdict, states=0,
-                  transitions=0, depth=max(base.depth, 0), seconds=round(budget.seconds(), 6), bounds_hit=bounds,
+    return CheckResult(model=model.name, params=model.params.as_dict(), engine="prove", verdict=verdict,
+                  states=None, transitions=None, depth=max(base.depth, 0), seconds=round(budget.seconds(), 6), bounds_hit=bounds,
                   properties=verdicts, violations=violations, notes=notes)

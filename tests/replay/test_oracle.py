@@ -173,9 +173,7 @@ def test_warning_when_every_explanation_departs_from_a_should(tmp_path: Path) ->
 
 def test_warnings_and_driver_findings_follow_the_verdict_in_text_and_json(tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture) -> None:
-    import jsonschema  # a test dependency (pyproject [test])
-    from importlib import resources
-    schema = json.loads(resources.files("mcheck.report").joinpath("result-schema.json").read_text())
+    from tests.result_schema import validate_result
     trace = capture(tmp_path, STOP, mode_set(1, "EBUSY"))   # DEV_MODE_SET is 25 bytes: R-AQ-2
     out = tmp_path / "r.json"
     assert main(["replay", str(trace), "--model", MODEL, "--json", str(out)]) == 0
@@ -185,8 +183,7 @@ def test_warnings_and_driver_findings_follow_the_verdict_in_text_and_json(tmp_pa
                       "(permitted, not a divergence)"
     assert tail[1].startswith("driver violation [R-AQ-2] event 0: opcode 0x11: readable part 25 bytes")
     assert tail[2].startswith("driver violation [R-GA-2, R-GA-6] event 0: DEV_MODE_SET on group type SRIOV")
-    data = json.loads(out.read_text())
-    jsonschema.validate(data, schema)
+    data = validate_result(json.loads(out.read_text()), "replay")
     assert [f["clauses"] for f in data["driver_findings"]] == [["R-AQ-2"], ["R-GA-2", "R-GA-6"], ["R-AQ-2"]]
 
 

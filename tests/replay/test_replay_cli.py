@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from mcheck.cli import main
@@ -15,7 +13,7 @@ from ._support import MANIFEST, TRACES, need_pyshark
 
 TWO = [d["index"] for d in MANIFEST["faulty"]["faulty/two-divergences"]["divergences"]]
 
-SCHEMA = json.loads(resources.files("mcheck.report").joinpath("result-schema.json").read_text())
+from tests.result_schema import validate_result
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,9 +33,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def _valid(path: Path) -> dict:
-    doc = json.loads(path.read_text())
-    jsonschema.validate(doc, SCHEMA)
-    return doc
+    return validate_result(json.loads(path.read_text()), "replay")
 
 
 def test_clean_trace_exits_0(capsys, tmp_path: Path) -> None:
@@ -64,8 +60,7 @@ def test_divergence_exits_1_with_report(capsys, tmp_path: Path) -> None:
 def test_json_to_stdout(capsys) -> None:
     code, out, _ = _run(capsys, str(TRACES / "faulty/mode-set-during-flr.jsonl"), "--json", "-")
     assert code == 1
-    doc = json.loads(out)
-    jsonschema.validate(doc, SCHEMA)
+    doc = validate_result(json.loads(out), "replay")
     entry = MANIFEST["faulty"]["faulty/mode-set-during-flr"]["divergences"][0]
     assert doc["violations"][0]["event_index"] == entry["index"] and entry["clause"] in doc["violations"][0]["clauses"]
 

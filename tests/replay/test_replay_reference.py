@@ -61,7 +61,7 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
 def test_reference_trace_replays_clean(name: str, ext: str) -> None:
     result = replay_file(TRACES / f"{name}{ext}", params=MANIFEST["reference"][name]["params"])
     assert result.verdict == "holds", [v.message for v in result.violations]
-    assert result.coverage["events"] == MANIFEST["reference"][name]["events"]
+    assert result.events == MANIFEST["reference"][name]["events"]
 
 
 @pytest.mark.parametrize("name", REFERENCE)

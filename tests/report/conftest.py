@@ -1,6 +1,5 @@
 """Results the report tests render: a real violated check, a clean one, a bounded one, and a
-hand-built replay divergence (the replayer does not exist yet; the fields follow
-docs/reports.md), plus headless Chromium for the browser tests."""
+hand-built replay divergence, plus headless Chromium for the browser tests."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
 from mcheck.explore.graph import build_graph
 from mcheck.model.registry import load_model
-from mcheck.verdict import Change, PropertyVerdict, Result, Step, Violation, Witness
+from mcheck.verdict import Change, PropertyVerdict, ReplayResult, Result, Step, Violation, Witness
 from tests.conftest import unavailable
 
 COUNTER = str(Path(__file__).resolve().parents[1] / "models" / "counter.py")
@@ -55,14 +54,15 @@ def make_divergence() -> Result:
     v = Violation(property="trace_conforms", kind="divergence", clauses=["D-DP-9"],
                   message="event 7 dma_write(member=1): no candidate state allows it",
                   witness=Witness(initial={"mode[1]": "running", "inflight[1]": 0}, steps=steps))
-    v.event_index = 7  # proposed replay fields (docs/reports.md), set by hand until Violation has them
+    v.event_index = 7
     v.candidates = [{"mode[1]": "stopped", "inflight[1]": 0}, {"mode[1]": "stopped", "inflight[1]": 1}]
     v.expected = ["post(m=1)", "mode_set(m=1, flags=0)"]
-    return Result(model="counter", params={"members": 1}, engine="replay", verdict="violated", states=3,
-                  transitions=2, depth=2, seconds=0.01,
-                  properties=[PropertyVerdict(name="trace_conforms", kind="conformance", clauses=["D-DP-9"],
-                                              verdict="violated", description="the trace is a behaviour of the model")],
-                  violations=[v])
+    return ReplayResult(model="counter", params={"members": 1}, engine="replay", verdict="violated", events=8,
+                        max_candidates=3, model_steps=2, seconds=0.01,
+                        properties=[PropertyVerdict(name="trace_conforms", kind="divergence", clauses=["D-DP-9"],
+                                                    verdict="violated",
+                                                    description="the trace is a behaviour of the model")],
+                        violations=[v])
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from mcheck.cli import main
 from mcheck.report.html import render_html, report_data, script_json
 from mcheck.report.junit import junit_xml, write_junit
-from mcheck.verdict import Change, PropertyVerdict, Result, Step, Violation, Witness
+from mcheck.verdict import Change, CheckResult, PropertyVerdict, Step, Violation, Witness
 
 HOSTILE = [
     "<!--<script>alert(1)</script>",
@@ -29,16 +29,16 @@ HOSTILE = [
 ]
 
 
-def _result(text: str) -> Result:
+def _result(text: str) -> CheckResult:
     step = Step(number=1, action=f"act {text}", params={"m": text}, label=f"label {text}", event=None,
                 clauses=[f"C-{text}"], changes=[Change(field=f"v {text}", before=0, after=text)])
     violation = Violation(property=f"prop {text}", kind="invariant", clauses=[f"C-{text}"], message=f"message {text}",
                           witness=Witness(initial={"x": text}, steps=[step]), event_index=None)
-    return Result(model=f"model {text}", params={"p": text}, engine="explicit", verdict="violated", states=1,
-                  transitions=1, depth=1, seconds=0.0, bounds_hit=[],
-                  properties=[PropertyVerdict(name=f"prop {text}", kind="invariant", clauses=[f"C-{text}"],
-                                              verdict="violated", description=f"desc {text}")],
-                  violations=[violation], coverage={}, notes=[f"note {text}"])
+    return CheckResult(model=f"model {text}", params={"p": text}, engine="explicit", verdict="violated", states=1,
+                       transitions=1, depth=1, seconds=0.0, bounds_hit=[],
+                       properties=[PropertyVerdict(name=f"prop {text}", kind="invariant", clauses=[f"C-{text}"],
+                                                   verdict="violated", description=f"desc {text}")],
+                       violations=[violation], notes=[f"note {text}"])
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))

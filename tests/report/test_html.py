@@ -67,7 +67,7 @@ def test_violated_check_in_chromium(violated, chromium, tmp_path, counter_path):
     index = Path(write_report(violated[0], str(tmp_path / "report"), graph=violated[1], source=counter_path))
     dom, console = chromium.load(index)
     assert console == []
-    assert 'data-ready="mcheck-result/1"' in dom  # the page's script ran to its end
+    assert 'data-ready="mcheck-result/2"' in dom  # the page's script ran to its end
     assert '<svg class="sequence" id="seq-0"' in dom and '<svg class="state-graph" id="graph-0"' in dom
     assert "DEV_MODE_SET(member=1, flags=1)" in dom
     png = tmp_path / "violated.png"

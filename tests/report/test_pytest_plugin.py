@@ -69,18 +69,19 @@ def test_one_test_per_property(tmp_path):
 
 FAKE_REPLAY = """
     import sys, types
-    from mcheck.verdict import PropertyVerdict, Result, Violation, Witness
+    from mcheck.verdict import PropertyVerdict, ReplayResult, Violation, Witness
 
     def replay_file(path):
         bad = "faulty" in path
         v = Violation(property="trace_conforms", kind="divergence", clauses=["D-DP-9"],
                       message="event 3 dma_write(member=1): no candidate state allows it",
                       witness=Witness(initial={}, steps=[]))
-        return Result(model="virtio-1.4", params={}, engine="replay", verdict="violated" if bad else "holds",
-                      states=1, transitions=0, depth=0, seconds=0.0,
-                      properties=[PropertyVerdict(name="trace_conforms", kind="conformance", clauses=["D-DP-9"],
-                                                  verdict="violated" if bad else "holds")],
-                      violations=[v] if bad else [])
+        return ReplayResult(model="virtio-1.4", params={}, engine="replay",
+                            verdict="violated" if bad else "holds", events=4, max_candidates=1, model_steps=0,
+                            seconds=0.0,
+                            properties=[PropertyVerdict(name="trace_conforms", kind="divergence", clauses=["D-DP-9"],
+                                                        verdict="violated" if bad else "holds")],
+                            violations=[v] if bad else [])
 
     module = types.ModuleType("mcheck.replay")
     module.replay_file = replay_file
