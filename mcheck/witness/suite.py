@@ -79,8 +79,9 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
             continue
         break        # nothing the correct model can be asked here
     b.probe(t, x)
-    if hasattr(adapter, "observe_state"):
-        adapter.observe_state(b, t, x)
+    read_back = getattr(adapter, "read_back", getattr(adapter, "observe_state", None))
+    if read_back is not None:
+        read_back(b, t, x)
     return t
 
 
