@@ -36,6 +36,7 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
     codec = Codec(load_profile(adapter.PROFILE))
     queues = model.params.as_dict().get("queues", 1)
     tag = 0
+    admin_actions = [c.index for c in correct.actions if c.event is not None and c.event.get("kind") == "admin"]
     for i, a in enumerate(cx.actions):
         act = model.actions[a]
         key = (act.name, tuple(sorted((k, v) for k, v in act.params.items() if k != "outcome")))
@@ -44,10 +45,11 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
         same = [(c, y) for c, y in enabled if correct.actions[c].event == act.event
                 and (cx.departure is None or i < cx.departure) and correct.decode_state(b.layout.unpack(y)) == after]
         if not enabled and act.event is not None and act.event.get("kind") == "admin":
-            # a parameter that is the answer, not the command (e.g. a count reported): the
-            # correct model's instance that sends the same bytes
+            # a parameter that is the answer, not the command (e.g. a count reported), or an
+            # outcome the correct model names as another action (draft-v1's refused orphan
+            # chunk): the correct model's instance that sends the same bytes
             readable = adapter.capture_of(codec, act, queues, model, after)[0][1]["readable"]
-            for c in b.by_name.get(act.name, ()):
+            for c in [*b.by_name.get(act.name, ()), *admin_actions]:
                 y = b.steps[c](x)
                 if y is not None and adapter.capture_of(codec, correct.actions[c], queues, correct,
                                                         correct.decode_state(b.layout.unpack(y)))[0][1]["readable"] == readable:
