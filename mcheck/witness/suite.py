@@ -7,8 +7,9 @@ inputs; where the bug departs, the same command (or fault, or guest step) is sen
 correct model's answer expected; device work the correct model forbids there is asked for
 and must be refused; a command the correct model holds (during a fault) is sent as held.
 The test ends with the correct state's probes (device work it forbids must be refused) and
-the adapter's read-back of what the last step changed (e.g. a DEV_PARTS_GET), so a bug
-that only changed device state is seen.
+the adapter's read-back (`read_back`: the faults still open end, then e.g. a DEV_PARTS_GET,
+a DEV_MODE_GET, the context, the write record), so a bug that only changed device state is
+seen; not after a held command, whose effect comes when the device answers it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
         break        # nothing the correct model can be asked here
     b.probe(t, x)
     read_back = getattr(adapter, "read_back", getattr(adapter, "observe_state", None))
-    if read_back is not None:
+    if read_back is not None and not t.holds:     # a held command acts later: x is not the device's state
         read_back(b, t, x)
     return t
 
