@@ -345,7 +345,7 @@ def read_back(b: Any, t: Any, x: int) -> None:
     for m in range(1, b.model.params.as_dict()["members"] + 1):
         gets = [a for a in b.by_name.get("parts_get", ()) if b.model.actions[a].params.get("m") == m
                 and b.model.actions[a].params.get("type") == "ALL" and b.model.actions[a].event.get("ok")]
-        path = _shortest(b, x, admin, lambda y: any(b.steps[g](y) is not None for g in gets))
+        path = _shortest(b, x, admin, lambda y, gets=gets: any(b.steps[g](y) is not None for g in gets))
         if path is None:
             continue
         for a in path:
@@ -362,7 +362,7 @@ def _shortest(b: Any, x: int, actions: list[int], goal: Any) -> list[int] | None
     """The shortest run of `actions` from x to a state where `goal` holds (bounded)."""
     from collections import deque
     seen = {x}
-    todo = deque([(x, [])])
+    todo: deque[tuple[int, list[int]]] = deque([(x, [])])
     while todo and len(seen) <= READ_BACK_STATES:
         y, path = todo.popleft()
         if goal(y):
