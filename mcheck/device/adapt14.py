@@ -322,6 +322,61 @@ def observe_state(b: Any, t: Any, y: int) -> None:
                 break
 
 
+#: the read-back's search for a way to a DEV_PARTS_GET: admin steps, and states expanded
+READ_BACK_DEPTH = 4
+READ_BACK_STATES = 3000
+
+
+def read_back(b: Any, t: Any, x: int) -> None:
+    """The witness test's end (mcheck.witness.suite): a fault still in progress ends (the
+    device holds a GET during it), then each member's parts are read (DEV_PARTS_GET, ALL),
+    after the shortest run of successful admin commands (at most READ_BACK_DEPTH: e.g. a
+    LIST_USE, a DRIVER_CAP_SET and a RESOURCE_OBJ_CREATE of a GET object) where no object
+    allows it yet, so what the path did to a member's parts is seen."""
+    for m in range(1, b.model.params.as_dict()["members"] + 1):
+        for end in ("flr_end", "reset_end", "pm_end"):
+            a = b.find(x, end, m=m)
+            if a is not None:
+                y = b.steps[a](x)
+                b.take(t, a, y)
+                x = y
+    admin = [a for a, act in enumerate(b.model.actions)
+             if act.event is not None and act.event.get("kind") == "admin" and act.event.get("ok")]
+    for m in range(1, b.model.params.as_dict()["members"] + 1):
+        gets = [a for a in b.by_name.get("parts_get", ()) if b.model.actions[a].params.get("m") == m
+                and b.model.actions[a].params.get("type") == "ALL" and b.model.actions[a].event.get("ok")]
+        path = _shortest(b, x, admin, lambda y, gets=gets: any(b.steps[g](y) is not None for g in gets))
+        if path is None:
+            continue
+        for a in path:
+            y = b.steps[a](x)
+            b.take(t, a, y)
+            x = y
+        g = next(g for g in gets if b.steps[g](x) is not None)
+        y = b.steps[g](x)
+        b.take(t, g, y)
+        x = y
+
+
+def _shortest(b: Any, x: int, actions: list[int], goal: Any) -> list[int] | None:
+    """The shortest run of `actions` from x to a state where `goal` holds (bounded)."""
+    from collections import deque
+    seen = {x}
+    todo: deque[tuple[int, list[int]]] = deque([(x, [])])
+    while todo and len(seen) <= READ_BACK_STATES:
+        y, path = todo.popleft()
+        if goal(y):
+            return path
+        if len(path) >= READ_BACK_DEPTH:
+            continue
+        for a in actions:
+            z = b.steps[a](y)
+            if z is not None and z not in seen:
+                seen.add(z)
+                todo.append((z, path + [a]))
+    return None
+
+
 def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
     """One test per enabled-set class of the exact classes (the walk runs on the coarse
     ones, where every non-base set is `other`): from power-on, a LIST_USE of that class,

@@ -259,6 +259,80 @@ def skip_probe(model: Any, failing: list[Any]) -> bool:
     return any(slots_of(g.cond) & flow_slots for g in failing)
 
 
+_JUDGE_BUILDERS: dict[tuple, Any] = {}
+
+
+def _judge_builder(b: Any) -> Any:
+    """A Builder of the model the suite is judged by (flow=free: judge_params), which lets
+    the hypervisor ask what the draft's flow would only ask later; same slots as b's."""
+    params = b.model.params.as_dict()
+    if params.get("flow") == "free":
+        return b
+    key = tuple(sorted(params.items()))
+    if key not in _JUDGE_BUILDERS:
+        from mcheck.device.gen import Builder
+        from mcheck.model.registry import load_model
+        free = load_model(b.model.name, judge_params(params))
+        assert [s.name for s in free.slots] == [s.name for s in b.model.slots]
+        _JUDGE_BUILDERS[key] = Builder(free, b.adapter)
+    return _JUDGE_BUILDERS[key]
+
+
+def _as_judged(b: Any, j: Any, x: int) -> tuple:
+    """State x of b's model as the judging model holds it: the same slots, but the free
+    hypervisor's phase never moves from its initial value (the draft flow's phase, e.g.
+    CANCELLED, would forbid every later command)."""
+    values = list(b.layout.unpack(x))
+    if j is not b:
+        start = j.layout.unpack(j.layout.pack(j.model.initial[0]))
+        for i, slot in enumerate(j.model.slots):
+            if slot.name.startswith("ph["):
+                values[i] = start[i]
+    return tuple(values)
+
+
+def read_back(b: Any, t: Any, x: int) -> None:
+    """The witness test's end (mcheck.witness.suite): read back what a step may have changed
+    inside the device, so a bug that only changed state is seen. A fault still open ends
+    first (the device holds admin commands during it); then, as the judging model (the free
+    hypervisor) allows: each member's mode (DEV_MODE_GET), the rest of a stopped or frozen
+    source's context (DEV_CTX_READ to its last chunk: its bytes are compared), then on a
+    running source one device write (a buffer posted, fetched, a page written, completed)
+    and the record (WR_PENDING, WR_REPORT), which says whether the device records."""
+    j = _judge_builder(b)
+    x = j.layout.pack(_as_judged(b, j, x))
+    tail = j.new(t.name, t.kind)
+    tail.events, tail.clauses = t.events, t.clauses     # the events follow t's, numbered on
+    members = range(1, j.model.params.as_dict()["members"] + 1)
+    sides = [(m, d) for m in members for d in ("src", "dst")]
+
+    def take(name: str, ok: str | None, **params: Any) -> None:
+        nonlocal x
+        for a in j.by_name.get(name, ()):
+            act = j.model.actions[a]
+            if params.items() <= act.params.items() and (ok is None or (act.event or {}).get("status") == ok):
+                y = j.steps[a](x)
+                if y is not None:
+                    j.take(tail, a, y)
+                    x = y
+                    return
+
+    for m, d in sides:
+        for kind in FAULTS:
+            take("fault_end", None, m=m, d=d, kind=kind)
+    for m, d in sides:
+        take("dev_mode_get", "OK", m=m, d=d)
+    for m in members:
+        take("dev_ctx_read", "OK", m=m, d="src", last=True)
+    for m in members:       # a device write on a running source, then the record: is it recording?
+        for name, params in (("guest_init", {}), ("guest_post", {"q": 0}), ("consume", {"q": 0}),
+                             ("dma_write", {"p": 0}), ("complete", {"q": 0})):
+            take(name, None, m=m, d="src", **params)
+        take("wr_pending", "OK", m=m)
+        take("wr_report", "OK", m=m)
+    t.probes += tail.probes
+
+
 def observe_wrapper(model: Any):
     return model.model.observe
 

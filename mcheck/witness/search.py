@@ -14,6 +14,7 @@ against the correct model.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -28,9 +29,11 @@ from mcheck.replay.stepper import step_functions
 from mcheck.verdict import Violation, Witness
 
 FIRST_DEPTH = 4
-#: continuations tried when the path's events do not show the bug: steps, and buggy states expanded
-EXTEND_DEPTH = 2
-EXTEND_STATES = 400
+#: continuations tried when the path's events do not show the bug: steps, buggy states
+#: expanded, and seconds spent judging candidates
+EXTEND_DEPTH = 6
+EXTEND_STATES = 2000
+EXTEND_SECONDS = 20.0
 
 
 @dataclass(kw_only=True)
@@ -164,14 +167,15 @@ def find(model: LoadedModel, spec: str, *, prop: str | None = None, max_depth: i
 
 
 def _extension(cx: Counterexample, shows: Callable[[Counterexample, list[int]], bool]) -> list[int] | None:
-    """The shortest continuation (at most EXTEND_DEPTH steps, EXTEND_STATES states) after
+    """The shortest continuation (at most EXTEND_DEPTH steps, EXTEND_STATES states, EXTEND_SECONDS) after
     which a capture diverges from the correct model; only steps with an event are judged."""
     layout = Layout.of(cx.model)
     steps = step_functions(cx.model, layout)
+    deadline = time.monotonic() + EXTEND_SECONDS
     start = cx.states[-1]
     seen = {start}
     todo: deque[tuple[int, list[int]]] = deque([(start, [])])
-    while todo and len(seen) <= EXTEND_STATES:
+    while todo and len(seen) <= EXTEND_STATES and time.monotonic() < deadline:
         x, path = todo.popleft()
         if len(path) >= EXTEND_DEPTH:
             continue

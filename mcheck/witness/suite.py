@@ -7,8 +7,9 @@ inputs; where the bug departs, the same command (or fault, or guest step) is sen
 correct model's answer expected; device work the correct model forbids there is asked for
 and must be refused; a command the correct model holds (during a fault) is sent as held.
 The test ends with the correct state's probes (device work it forbids must be refused) and
-the adapter's read-back of what the last step changed (e.g. a DEV_PARTS_GET), so a bug
-that only changed device state is seen.
+the adapter's read-back (`read_back`: the faults still open end, then e.g. a DEV_PARTS_GET,
+a DEV_MODE_GET, the context, the write record), so a bug that only changed device state is
+seen; not after a held command, whose effect comes when the device answers it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
     codec = Codec(load_profile(adapter.PROFILE))
     queues = model.params.as_dict().get("queues", 1)
     tag = 0
+    admin_actions = [c.index for c in correct.actions if c.event is not None and c.event.get("kind") == "admin"]
     for i, a in enumerate(cx.actions):
         act = model.actions[a]
         key = (act.name, tuple(sorted((k, v) for k, v in act.params.items() if k != "outcome")))
@@ -44,10 +46,11 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
         same = [(c, y) for c, y in enabled if correct.actions[c].event == act.event
                 and (cx.departure is None or i < cx.departure) and correct.decode_state(b.layout.unpack(y)) == after]
         if not enabled and act.event is not None and act.event.get("kind") == "admin":
-            # a parameter that is the answer, not the command (e.g. a count reported): the
-            # correct model's instance that sends the same bytes
+            # a parameter that is the answer, not the command (e.g. a count reported), or an
+            # outcome the correct model names as another action (draft-v1's refused orphan
+            # chunk): the correct model's instance that sends the same bytes
             readable = adapter.capture_of(codec, act, queues, model, after)[0][1]["readable"]
-            for c in b.by_name.get(act.name, ()):
+            for c in [*b.by_name.get(act.name, ()), *admin_actions]:
                 y = b.steps[c](x)
                 if y is not None and adapter.capture_of(codec, correct.actions[c], queues, correct,
                                                         correct.decode_state(b.layout.unpack(y)))[0][1]["readable"] == readable:
@@ -79,8 +82,9 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
             continue
         break        # nothing the correct model can be asked here
     b.probe(t, x)
-    if hasattr(adapter, "observe_state"):
-        adapter.observe_state(b, t, x)
+    read_back = getattr(adapter, "read_back", getattr(adapter, "observe_state", None))
+    if read_back is not None and not t.holds:     # a held command acts later: x is not the device's state
+        read_back(b, t, x)
     return t
 
 

@@ -71,6 +71,7 @@ def test_bigint_and_tuples():
     jsonschema.validate({"#meta": {}, "vars": ["x"], "states": [{"#meta": {"index": 0}, **got}]}, ITF_SCHEMA)
 
 
+@pytest.mark.slow      # the replay's suspect search takes about 20 s
 def test_trace_header_names_the_correct_model_and_replay_diverges_there(written):
     trace = read_trace(written / "w.pcapng")
     h = trace.header
