@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from mcheck.errors import InputError
 from mcheck.model.registry import load_model
-from mcheck.symbolic.engine import run
+from mcheck.engines.dispatch import run
 
 MODELS = {
     "wide-ring (tests/symbolic/models)": str(ROOT / "tests" / "symbolic" / "models" / "wide_ring.py"),

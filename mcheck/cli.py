@@ -17,7 +17,7 @@ from mcheck.errors import McheckError
 
 # Modules that contribute sub-commands, in the order they appear in --help.
 COMMAND_MODULES = (
-    "mcheck.explore.cli",
+    "mcheck.engines.cli",
     "mcheck.witness.cli",
     "mcheck.trace.cli",
     "mcheck.replay.cli",

@@ -57,7 +57,7 @@ def test_space_too_big_is_named_before_the_search(capsys) -> None:
     assert code == 3 and "warning" not in err     # bounded: nothing to warn about
     from argparse import Namespace
 
-    from mcheck.explore.cli import size_warning
+    from mcheck.engines.cli import size_warning
     from mcheck.model.registry import load_model
 
     args = Namespace(max_states=None, max_depth=None, timeout=None, symmetry=False, params=["members=64"])

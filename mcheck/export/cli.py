@@ -6,7 +6,7 @@ import argparse
 
 from mcheck.errors import InputError
 from mcheck.report.paths import check_output
-from mcheck.explore.cli import add_model_arguments
+from mcheck.engines.cli import add_model_arguments
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import load_model
 

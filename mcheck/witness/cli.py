@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Search MODEL for its shortest violation (explicit engine, breadth first) and "
                                    "write it as replayable data (docs/witness.md).",
                        epilog="A model file is Python code, run with your permissions (docs/model-guide.md).")
-    from mcheck.explore.cli import add_model_arguments
+    from mcheck.engines.cli import add_model_arguments
     add_model_arguments(p)
     p.add_argument("--property", metavar="NAME", help="the property whose violation to write (default: the shortest "
                                                       "violation of any invariant, transition property or deadlock)")

@@ -18,7 +18,7 @@ from mcheck.model.build import build_model
 from mcheck.model.definition import sometimes
 from mcheck.model.expr import And
 from mcheck.model.registry import load_model
-from mcheck.symbolic.engine import run
+from mcheck.engines.dispatch import run
 from mcheck.symbolic.induction import prove
 from models.draft_v1 import DraftV1
 

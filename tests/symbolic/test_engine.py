@@ -9,7 +9,7 @@ import pytest
 from mcheck.errors import InputError
 from mcheck.explore.check import check
 from mcheck.model.registry import load_model
-from mcheck.symbolic.engine import merge, run, run_all
+from mcheck.engines.dispatch import merge, run, run_all
 from mcheck.symbolic.induction import prove
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Entry points for the CLI: `--engine bmc`, `--engine prove` and `--engine all`.
+"""Engine dispatch for `mcheck check --engine bmc|prove|all`.
 
 `run_all` runs the explicit explorer, then k-induction, and merges the two results per
 property, keeping the strongest *honest* verdict:
@@ -25,8 +25,6 @@ from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
 from mcheck.model.build import LoadedModel
-from mcheck.symbolic.bmc import bmc
-from mcheck.symbolic.induction import prove
 from mcheck.verdict import BOUNDED, HOLDS, PROVED, VIOLATED, PropertyVerdict, CheckResult
 
 ENGINES = ("bmc", "prove")
@@ -42,8 +40,10 @@ def run(model: LoadedModel, engine: str, *, depth: int | None = None, k: int | N
     """Run one symbolic engine: "bmc" (to `depth`, default 10) or "prove" (k-induction up to `k`,
     goals to `depth`, default GOAL_DEPTH)."""
     if engine == "bmc":
+        from mcheck.symbolic.bmc import bmc  # Z3 is imported only when asked for
         return bmc(model, depth=BMC_DEPTH if depth is None else depth, timeout=timeout)
     if engine == "prove":
+        from mcheck.symbolic.induction import prove
         return prove(model, k=k, depth=GOAL_DEPTH if depth is None else depth, timeout=timeout)
     raise InputError(f"unknown symbolic engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
@@ -58,6 +58,7 @@ def run_all(model: LoadedModel, *, depth: int | None = None, k: int | None = Non
     bounds = bounds or Bounds()
     if timeout is not None:
         bounds = dataclasses.replace(bounds, timeout=timeout if bounds.timeout is None else min(timeout, bounds.timeout))
+    from mcheck.symbolic.induction import prove
     explicit, _ = check(model, bounds)
     left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
     proof = prove(model, k=k, depth=GOAL_DEPTH if depth is None else depth, timeout=left)

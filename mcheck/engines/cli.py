@@ -10,6 +10,7 @@ from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds, Checkpointing, SearchInterrupted
 from mcheck.explore import gensource
 from mcheck.explore.check import check
+from mcheck.engines.dispatch import run, run_all
 from mcheck.explore.graph import DEFAULT_GRAPH_CAP, analyse, build_graph, graph_fits, write_dot, write_graphml
 from mcheck.model.params import model_relaxations, parse_assignments
 from mcheck.model.build import LoadedModel
@@ -102,10 +103,8 @@ def run_check(args: argparse.Namespace) -> int:
     gensource.dump_to(args.dump_code)
     model = load_model(args.model, parse_assignments(args.params))
     if engine in ("bmc", "prove"):
-        from mcheck.symbolic.engine import run  # Z3 is imported only when asked for
         return emit(run(model, engine, depth=args.depth, k=args.k, timeout=args.timeout), outputs, args.model)
     if engine == "all":
-        from mcheck.symbolic.engine import run_all
         bounds = Bounds(max_states=args.max_states, max_depth=args.max_depth, timeout=args.timeout)
         result = run_all(model, depth=args.depth, k=args.k, timeout=args.timeout, bounds=bounds)
         return emit(result, outputs, args.model)
