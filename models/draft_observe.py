@@ -32,6 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: what the generic replayer needs to know about this vocabulary (mcheck/replay/rules.py):
+#: an admin command observed without a status lost its completion; kind, cmd, member and
+#: group name a command; a replay without divergence conforms to D-GA-2, as for virtio 1.4
+REPLAY_RULES = {"command_kinds": ("admin",), "answer_field": "status",
+                "command_fields": ("kind", "cmd", "member", "group"), "default_clauses": ("D-GA-2",)}
+
 PAGE_SIZE = 4096
 WIRE_KINDS = {"member_reset": "reset_begin"}
 UNKNOWN_MODE = "UNKNOWN"

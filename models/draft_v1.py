@@ -38,6 +38,7 @@ from mcheck.model.definition import (
 )
 from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or
 from mcheck.model.params import Param
+from models.draft_observe import REPLAY_RULES
 
 MODES = ("ACTIVE", "STOP", "FREEZE")
 MODE = Enum("mode", *MODES)
@@ -82,6 +83,7 @@ class DraftV1(Model):
     profile = "draft-v1"
     # events a capture does not record: guest driver activity, and the end of a member reset
     unobserved = ("doorbell", "driver_cfg_write", "driver_init", "reset_end")
+    replay_rules = REPLAY_RULES  # what the replayer needs beyond event fields (mcheck/replay/rules.py)
     params = (
         Param(name="members", kind="int", default=1, lo=1, hi=3,
               doc="migration pairs (a source VF and a destination VF each), migrated independently"),

@@ -36,7 +36,7 @@ from models.virtio_admin import (
     EBUSY, EEXIST, EINVAL, ENOSPC, ENXIO, INVALID_FIELD, INVALID_GROUP, INVALID_MEMBER, INVALID_OPCODE, OK, OUTCOMES,
     Q_OK, TRANSIENT, VALIDATION_QUALIFIERS, Outcome, answer, deferred, fail, first, may_fail, success, transients,
 )
-from models.virtio_observe import Observer
+from models.virtio_observe import REPLAY_RULES, Observer
 from models.virtio_opcodes import (
     FAMILY_OF, GROUP_BAD, GROUP_SELF, GROUP_SRIOV, OPAQUE_COMMANDS, PARTIAL_SETS, SELF_SETS, SRIOV_COMMANDS,
     SRIOV_SETS, enabled_in,
@@ -65,6 +65,7 @@ class Virtio14(Model):
     description = "virtio 1.4 device parts: owner PF, N member VFs, running/stopped modes, FLR, resets, PM"
     profile = "virtio-1.4"
     unobserved = ("doorbell",)
+    replay_rules = REPLAY_RULES  # what the replayer needs beyond event fields (mcheck/replay/rules.py)
     params = (
         Param(name="members", kind="int", default=2, lo=1, hi=64,
               doc="number of member VFs (the explicit engine reaches 3-4; the Z3 engine proves 64)"),

@@ -42,6 +42,7 @@ from mcheck.errors import ModelDefinitionError
 from mcheck.model.definition import Array, Model, action, invariant, sometimes, transition_property
 from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or
 from mcheck.model.params import Param
+from models.migration_observe import REPLAY_RULES
 
 SIDES = ("src", "dst")
 MODE = Enum("mode", "running", "stopped")
@@ -70,6 +71,7 @@ class Virtio14Migration(Model):
     profile = "virtio-1.4"
     clause_catalogue = "virtio-1.4-migration"
     unobserved = ("doorbell",)
+    replay_rules = REPLAY_RULES  # what the replayer needs beyond event fields (mcheck/replay/rules.py)
     params = (
         Param(name="pairs", kind="int", default=1, lo=1, hi=4,
               doc="migration pairs (a source VF and a destination VF each, on two owners), symmetric"),

@@ -36,6 +36,13 @@ GET_TYPES = {0: "SELECTED", 1: "ALL"}
 # is compared with the ones the same capture's GET answers reported (D-DP-7)
 FEATURE_TYPES = ("DEV_FEATURES", "DRV_FEATURES")
 
+#: what the generic replayer needs to know about this vocabulary (mcheck/replay/rules.py):
+#: an admin command observed without a status lost its completion; kind, cmd, member and
+#: group name a command; a replay without divergence conforms to D-GA-2 (the device answers
+#: every command as the spec allows)
+REPLAY_RULES = {"command_kinds": ("admin",), "answer_field": "status",
+                "command_fields": ("kind", "cmd", "member", "group"), "default_clauses": ("D-GA-2",)}
+
 
 def _status_value(parts: list[dict[str, Any]]) -> str | None:
     for part in parts:

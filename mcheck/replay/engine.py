@@ -29,6 +29,7 @@ from mcheck.explore.check import coverage
 from mcheck.model.build import LoadedModel, build_model
 from mcheck.model.evaluate import evaluate
 from mcheck.model.params import COMPAT, model_relaxations, relaxation_values
+from mcheck.replay.rules import rules_of
 from mcheck.replay.stepper import step_functions
 from mcheck.report.text import format_event
 from mcheck.errors import InputError
@@ -226,6 +227,7 @@ class Replayer:
         self._variants: dict[str, tuple[LoadedModel, list[Any]] | None] = {}
         self._safe: dict[str, list[Any]] = {}
         self.hidden, self.by_key, self._should = _action_tables(model.actions, self.hidden_kinds)
+        self.rules = rules_of(model.model)
         self.warnings = Findings()
         self.candidates: frozenset[int] = frozenset(
             initial if initial is not None else (self.layout.pack(v) for v in model.initial))
@@ -297,7 +299,7 @@ class Replayer:
         matched: dict[int, tuple[int, int]] = {}
         fired: list[tuple[int, int]] = []
         closed = closure.states
-        unanswered = observed.get("kind") == "admin" and "status" not in observed
+        unanswered = self.rules.unanswered(observed)
         if unanswered:
             # the completion is missing: the device may have answered anything, or never
             # taken the command at all
@@ -529,7 +531,8 @@ class Replayer:
         # nothing of this kind for this member: which events of the same kind (any member),
         # else which events at all
         kind = observed.get("kind")
-        of_kind = allowed(a for k, acts in self.by_key.items() if k[0] == kind and kind != "admin" for a in acts)
+        commands = self.rules.command_kinds
+        of_kind = allowed(a for k, acts in self.by_key.items() if k[0] == kind and kind not in commands for a in acts)
         return (of_kind or allowed(a for acts in self.by_key.values() for a in acts))[:12]
 
     def _refusing_clauses(self, observed: dict[str, Any], closed: frozenset[int]) -> list[str]:
@@ -538,7 +541,7 @@ class Replayer:
         if not acts:
             # no action ever answers this way: the rules of the answers the model allowed for
             # the same command and member here
-            loose = {k: v for k, v in observed.items() if k in ("kind", "cmd", "member", "group")}
+            loose = {k: v for k, v in observed.items() if k in self.rules.command_fields}
             near = [a for a in self._matching(loose) if any(self.steps[a](x) is not None for x in closed)]
             return list(dict.fromkeys(c for a in near for c in self.model.actions[a].clauses)) or [UNEXPLAINED]
         clauses: dict[str, None] = {}
@@ -555,7 +558,7 @@ class Replayer:
         """After a divergence: take the command with any answer the model allows, else skip it."""
         assert self._pending is not None
         closed, layer = self._pending
-        loose = {k: v for k, v in observed.items() if k in ("kind", "cmd", "member", "group")}
+        loose = {k: v for k, v in observed.items() if k in self.rules.command_fields}
         nxt = {y for a in self._matching(loose) for x in closed if (y := self.steps[a](x)) is not None}
         self.candidates = frozenset(nxt or closed)
         self.history.clear()   # the next divergence is explained from here on
@@ -752,7 +755,7 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
     else:
         verdict = HOLDS
     clauses = sorted({c for d in divergences for c in d.clauses})
-    prop = PropertyVerdict(name="conforms", kind="divergence", clauses=clauses or ["D-GA-2"],
+    prop = PropertyVerdict(name="conforms", kind="divergence", clauses=clauses or list(r.rules.default_clauses),
                            verdict=VIOLATED if real else (BOUNDED if error or r.bound_hit else HOLDS),
                            description="every observed event is one the model allows at that point")
     cov = coverage(model, r.fired)

@@ -188,7 +188,7 @@ def test_warnings_and_driver_findings_follow_the_verdict_in_text_and_json(tmp_pa
 
 
 def test_models_lists_presets_and_relaxations(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from mcheck.explore import cli
+    from mcheck.engines import cli
     monkeypatch.setattr(cli, "BUILTIN", {"relaxed": MODEL})
     monkeypatch.setattr(cli, "find_model_class", lambda name: Relaxed)
 
