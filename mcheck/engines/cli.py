@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds, Checkpointing, SearchInterrupted
@@ -25,8 +27,8 @@ from mcheck.report.progress import progress_for
 MAX_WORKERS = 256
 
 
-def _positive(kind: type, most: float = float("inf")) -> "callable":
-    def parse(text: str):
+def _positive(kind: type, most: float = float("inf")) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:

@@ -9,8 +9,9 @@ property has its verdict or the space or a bound is exhausted.
 With symmetry (`mcheck.explore.symmetry`) the stored states are canonical
 representatives; with a checkpoint directory (`mcheck.explore.checkpoint`) the search is
 saved at level boundaries and, on Ctrl-C, rolled back to the start of the interrupted
-level and saved before `SearchInterrupted` is raised. Several workers are
-`mcheck.explore.parallel`.
+level and saved before `SearchInterrupted` is raised. `Core` holds the store and expands
+one level; `explore` drives one `Core`, and each worker of `mcheck.explore.parallel`
+(`--workers N`) drives its own over its partition of the states.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from mcheck.errors import McheckError
 from mcheck.explore import checkpoint as ckpt
@@ -139,6 +140,99 @@ class Checkpointing:
     every: float = 60.0   # seconds between saves (taken at the next level boundary)
 
 
+#: states expanded between two looks at the clock and the bounds
+POLL_EVERY = 2048
+
+
+class Core:
+    """The breadth-first core shared by the serial search and each parallel worker: a
+    state store (packed state -> id, flat parent and action arrays), the frontier and
+    the generated `expand` and `check` functions, one level at a time.
+
+    A worker `me` of `workers` gives its states the global ids `id * workers + me` and
+    sends successors it does not own through `outboxes`; the serial search is worker 0
+    of 1. Findings are kept as (depth, global id, action)."""
+
+    def __init__(self, model: LoadedModel, search: Search, *, edges: list[tuple[int, int, int]] | None = None,
+                 me: int = 0, workers: int = 1, outboxes: list[dict[int, int]] | None = None) -> None:
+        self.me, self.workers = me, workers
+        self.ids: dict[int, int] = {}
+        self.states: list[int] = []
+        self.parent = array("q")
+        self.via = array("l")
+        self.frontier: list[int] = []
+        self.nxt: list[int] = []
+        self.cov = [0] * len(model.actions)
+        self.edges = edges
+        self.reached_flags = [0 if p.kind == "sometimes" else 1 for p in model.properties]
+        self.found_flags = [1 if p.kind == "sometimes" else 0 for p in model.properties]
+        self.found: dict[int, tuple[int, int, int | None]] = {}
+        self.reached: dict[int, tuple[int, int]] = {}
+        self.deadlock: tuple[int, int] | None = None
+        self.depth = 0
+        self.transitions = 0
+        extra: tuple = (me, outboxes) if workers > 1 else ()
+        self.expand = search.compiled.expand_factory()(
+            self.ids, self.states, self.parent, self.via, self.nxt, self.cov, edges, self.reached_flags,
+            self.found_flags, self._inv_fail, self._tp_fail, self._goal_hit, self._on_deadlock, search.canon, *extra)
+        self.check = search.compiled.check_state()(self.reached_flags, self.found_flags, self._inv_fail,
+                                                   self._goal_hit)
+
+    def _inv_fail(self, k: int, pid: int) -> None:
+        self.found_flags[k] = 1
+        self.found[k] = (self.depth, pid, None)
+
+    def _tp_fail(self, k: int, pid: int, a: int, y: int) -> None:
+        self.found_flags[k] = 1
+        self.found[k] = (self.depth, pid, a)
+
+    def _goal_hit(self, k: int, pid: int) -> None:
+        self.reached_flags[k] = 1
+        self.reached[k] = (self.depth, pid)
+
+    def _on_deadlock(self, pid: int) -> None:
+        if self.deadlock is None:
+            self.deadlock = (self.depth, pid)
+
+    def add(self, x: int, parent: int = -1, action: int = -1) -> int:
+        """Store `x` (unless stored) for the next level; its local id."""
+        sid = self.ids.get(x)
+        if sid is None:
+            sid = self.ids[x] = len(self.states)
+            self.states.append(x)
+            self.parent.append(parent)
+            self.via.append(action)
+            self.nxt.append(sid)
+        return sid
+
+    def expand_level(self, poll: Callable[[], bool] | None = None) -> bool:
+        """Expand the frontier into `nxt`; every POLL_EVERY states `poll()` may stop it early
+        (True). Whether it was stopped."""
+        expand, states, workers, me = self.expand, self.states, self.workers, self.me
+        transitions = 0
+        try:
+            for n, sid in enumerate(self.frontier, 1):
+                transitions += expand(states[sid], sid * workers + me)
+                if n % POLL_EVERY == 0 and poll is not None and poll():
+                    return True
+        finally:
+            self.transitions += transitions
+        return False
+
+    def check_level(self) -> None:
+        """Check the frontier's states without expanding them (the depth bound)."""
+        check, states, workers, me = self.check, self.states, self.workers, self.me
+        for sid in self.frontier:
+            check(states[sid], sid * workers + me)
+
+    def next_level(self) -> None:
+        self.frontier = list(self.nxt)
+        del self.nxt[:]
+
+    def size(self) -> int:
+        return store_size(self.ids, self.states, self.parent, self.via)
+
+
 def explore(model: LoadedModel, bounds: Bounds = Bounds(), *, record_edges: bool = False,
             progress: Callable[[int, int, int, float], None] | None = None, symmetry: bool = False,
             checkpoint: Checkpointing | None = None, resume: str | None = None) -> Exploration:
@@ -146,131 +240,82 @@ def explore(model: LoadedModel, bounds: Bounds = Bounds(), *, record_edges: bool
     search = prepare(model, symmetry=symmetry, record_edges=record_edges)
     compiled = search.compiled
     ident = ckpt.identity(model, symmetry) if (checkpoint or resume) else {}
-    ids: dict[int, int] = {}
-    states: list[int] = []
-    parent = array("q")
-    via = array("l")
-    frontier: list[int] = []
-    nxt: list[int] = []
-    nprops = len(model.properties)
-    cov = [0] * len(model.actions)
-    edges: list[tuple[int, int, int]] | None = [] if record_edges else None
-    reached_flags = [0] * nprops
-    found_flags = [0] * nprops
-    for k, p in enumerate(model.properties):
-        if p.kind != "sometimes":
-            reached_flags[k] = 1
-        if p.kind == "sometimes":
-            found_flags[k] = 1
-    found: dict[int, Found] = {}
-    reached: dict[int, int] = {}
-    deadlock: list[Found] = []
-
-    def inv_fail(k: int, pid: int) -> None:
-        found_flags[k] = 1
-        found[k] = Found(prop=k, state=pid)
-
-    def tp_fail(k: int, pid: int, a: int, y: int) -> None:
-        found_flags[k] = 1
-        found[k] = Found(prop=k, state=pid, action=a)
-
-    def goal_hit(k: int, pid: int) -> None:
-        reached_flags[k] = 1
-        reached[k] = pid
-
-    def on_deadlock(pid: int) -> None:
-        if not deadlock:
-            deadlock.append(Found(prop=-1, state=pid))
-
-    init_ids = []
-    for x in search.initial_states(model):
-        if x not in ids:
-            ids[x] = len(states)
-            states.append(x)
-            parent.append(-1)
-            via.append(-1)
-            frontier.append(ids[x])
-        init_ids.append(ids[x])
-    depth = 0
-    transitions = 0
+    core = Core(model, search, edges=[] if record_edges else None)
+    states, edges = core.states, core.edges
+    init_ids = [core.add(x) for x in search.initial_states(model)]
+    core.next_level()
     before = 0.0   # seconds spent by earlier sessions of a resumed search
     if resume is not None:
         snap = ckpt.load(resume, ident)
         states[:] = snap.states
-        ids.clear()
-        ids.update(zip(states, range(len(states))))
-        parent, via = snap.parent, snap.via
-        frontier, depth, transitions, before = snap.frontier, snap.depth, snap.transitions, snap.seconds
-        cov[:] = snap.coverage
+        core.ids.clear()
+        core.ids.update(zip(states, range(len(states)), strict=True))
+        for mine, saved in ((core.parent, snap.parent), (core.via, snap.via)):   # the arrays `expand` holds
+            mine[:] = saved if saved.typecode == mine.typecode else array(mine.typecode, saved)
+        core.frontier, core.depth, core.transitions, before = snap.frontier, snap.depth, snap.transitions, snap.seconds
+        core.cov[:] = snap.coverage
         for k, (sid, a) in snap.found.items():
-            found_flags[k] = 1
-            found[k] = Found(prop=k, state=sid, action=a)
+            core.found_flags[k] = 1
+            core.found[k] = (snap.depth, sid, a)
         for k, sid in snap.reached.items():
-            reached_flags[k] = 1
-            reached[k] = sid
+            core.reached_flags[k] = 1
+            core.reached[k] = (snap.depth, sid)
         if snap.deadlock is not None:
-            deadlock.append(Found(prop=-1, state=snap.deadlock))
-    expand = compiled.expand_factory()(ids, states, parent, via, nxt, cov, edges, reached_flags, found_flags,
-                                       inv_fail, tp_fail, goal_hit, on_deadlock, search.canon)
-    check = compiled.check_state()(reached_flags, found_flags, inv_fail, goal_hit)
+            core.deadlock = (snap.depth, snap.deadlock)
 
     start = time.monotonic()
     deadline = start + bounds.timeout if bounds.timeout else None
     max_states = bounds.max_states
     bounds_hit: list[str] = []
-    every = 2048
     last_save = start
+
+    def poll() -> bool:
+        if deadline is not None and time.monotonic() > deadline:
+            bounds_hit.append(f"timeout {bounds.timeout:g} s")
+        elif max_states is not None and len(states) >= max_states:
+            bounds_hit.append(f"max-states {max_states}")
+        elif edges is not None and bounds.max_edges is not None and len(edges) > bounds.max_edges:
+            bounds_hit.append(f"max-edges {bounds.max_edges}")
+        elif progress is not None:
+            progress(len(states), len(core.nxt), core.depth, time.monotonic() - start)
+        return bool(bounds_hit)
 
     def mark() -> tuple:
         """The search at this level boundary, cheaply: states only grow, so a length is enough."""
-        return (len(states), list(frontier), depth, transitions, before + time.monotonic() - start, cov[:],
-                {k: (f.state, f.action) for k, f in found.items()}, dict(reached),
-                deadlock[0].state if deadlock else None)
+        return (len(states), list(core.frontier), core.depth, core.transitions, before + time.monotonic() - start,
+                core.cov[:], {k: (sid, a) for k, (_, sid, a) in core.found.items()},
+                {k: sid for k, (_, sid) in core.reached.items()}, core.deadlock[1] if core.deadlock else None)
 
     def snapshot(m: tuple) -> ckpt.Snapshot:
         count, front, d, trans, secs, cv, fnd, rch, dl = m
-        return ckpt.Snapshot(identity=ident, states=states[:count], parent=parent[:count], via=via[:count],
-                             frontier=front, depth=d, transitions=trans, seconds=secs, coverage=cv, found=fnd,
-                             reached=rch, deadlock=dl, state_bytes=max(1, (compiled.layout.total_bits + 7) // 8))
+        return ckpt.Snapshot(identity=ident, states=states[:count], parent=core.parent[:count],
+                             via=core.via[:count], frontier=front, depth=d, transitions=trans, seconds=secs,
+                             coverage=cv, found=fnd, reached=rch, deadlock=dl,
+                             state_bytes=max(1, (compiled.layout.total_bits + 7) // 8))
 
     level_start = mark() if checkpoint else None
     try:
-        while frontier:
-            if bounds.max_depth is not None and depth >= bounds.max_depth:
+        while core.frontier:
+            if bounds.max_depth is not None and core.depth >= bounds.max_depth:
                 # states at the bound are checked, but their successors are not looked at
-                for sid in frontier:
-                    check(states[sid], sid)
+                core.check_level()
                 bounds_hit.append(f"max-depth {bounds.max_depth}")
                 break
-            for n, sid in enumerate(frontier, 1):
-                transitions += expand(states[sid], sid)
-                if n % every == 0:
-                    if deadline is not None and time.monotonic() > deadline:
-                        bounds_hit.append(f"timeout {bounds.timeout:g} s")
-                        break
-                    if max_states is not None and len(states) >= max_states:
-                        bounds_hit.append(f"max-states {max_states}")
-                        break
-                    if edges is not None and bounds.max_edges is not None and len(edges) > bounds.max_edges:
-                        bounds_hit.append(f"max-edges {bounds.max_edges}")
-                        break
-                    if progress is not None:
-                        progress(len(states), len(nxt), depth, time.monotonic() - start)
+            core.expand_level(poll)
             if bounds_hit:
                 break
-            if nxt and max_states is not None and len(states) >= max_states:
+            if core.nxt and max_states is not None and len(states) >= max_states:
                 bounds_hit.append(f"max-states {max_states}")
                 break
-            if nxt and deadline is not None and time.monotonic() > deadline:
+            if core.nxt and deadline is not None and time.monotonic() > deadline:
                 bounds_hit.append(f"timeout {bounds.timeout:g} s")
                 break
-            frontier = list(nxt)
-            del nxt[:]
-            if frontier:
-                depth += 1
+            core.next_level()
+            if core.frontier:
+                core.depth += 1
             if checkpoint is not None:
                 level_start = mark()
-                if frontier and time.monotonic() - last_save >= checkpoint.every:
+                if core.frontier and time.monotonic() - last_save >= checkpoint.every:
                     ckpt.save(checkpoint.directory, snapshot(level_start))
                     last_save = time.monotonic()
     except KeyboardInterrupt:
@@ -278,10 +323,12 @@ def explore(model: LoadedModel, bounds: Bounds = Bounds(), *, record_edges: bool
             raise
         ckpt.save(checkpoint.directory, snapshot(level_start))
         raise SearchInterrupted(checkpoint.directory, level_start[2], level_start[0]) from None
-    complete = not bounds_hit
     seconds = before + time.monotonic() - start
-    return Exploration(model=model, compiled=compiled, states=states, parent=parent, via=via, depth=depth,
-                       transitions=transitions, seconds=seconds, complete=complete, bounds_hit=bounds_hit,
-                       found=found, deadlock=deadlock[0] if deadlock else None, reached=reached, coverage=cov,
-                       edges=edges, init_ids=init_ids, symmetry=search.plan, canon=search.canon, keys=search.keys,
-                       store_bytes=store_size(ids, states, parent, via))
+    return Exploration(model=model, compiled=compiled, states=states, parent=core.parent, via=core.via,
+                       depth=core.depth, transitions=core.transitions, seconds=seconds, complete=not bounds_hit,
+                       bounds_hit=bounds_hit,
+                       found={k: Found(prop=k, state=sid, action=a) for k, (_, sid, a) in core.found.items()},
+                       deadlock=Found(prop=-1, state=core.deadlock[1]) if core.deadlock else None,
+                       reached={k: sid for k, (_, sid) in core.reached.items()}, coverage=core.cov, edges=edges,
+                       init_ids=init_ids, symmetry=search.plan, canon=search.canon, keys=search.keys,
+                       store_bytes=core.size())

@@ -11,14 +11,16 @@ unreduced model.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, cast
+from collections.abc import Callable
 
 from mcheck.errors import InputError, ModelRuntimeError
 from mcheck.explore.bfs import Bounds, Checkpointing, Exploration, explore
 from mcheck.explore.symmetry import orbit_states
 from mcheck.model.build import LoadedModel
 from mcheck.verdict import (
-    BOUNDED, HOLDS, VIOLATED, Change, PropertyVerdict, CheckResult, Step, Violation, Witness, overall,
+    BOUNDED, HOLDS, VIOLATED, Change, CheckCoverage, CheckResult, PropertyVerdict, Step, Violation, Witness,
+    overall,
 )
 
 DEADLOCK = "deadlock_free"
@@ -41,7 +43,7 @@ def build_witness(model: LoadedModel, successors: Callable[[int], list[tuple[int
         x = nxt[0]
         after = unpack(x)
         changes = [Change(field=s.name, before=s.sort.decode(b), after=s.sort.decode(c))
-                   for s, b, c in zip(model.slots, before, after) if b != c]
+                   for s, b, c in zip(model.slots, before, after, strict=True) if b != c]
         steps.append(Step(number=number, action=act.name, params=dict(act.params), label=act.label,
                           event=dict(act.event) if act.event else None, clauses=list(act.clauses),
                           changes=changes))
@@ -97,15 +99,15 @@ def coverage(model: LoadedModel, counts: list[int], orbit: tuple[int, ...] | Non
         fired_orbits = {orbit[a] for a, n in enumerate(counts) if n}
         on = [1 if orbit[a] in fired_orbits else 0 for a in range(len(counts))]
     by_name: dict[str, dict[str, int]] = {}
-    for act, f in zip(model.actions, on):
+    for act, f in zip(model.actions, on, strict=True):
         entry = by_name.setdefault(act.name, {"instances": 0, "fired_instances": 0})
         entry["instances"] += 1
         entry["fired_instances"] += 1 if f else 0
     all_clauses = sorted({c for a in model.actions for c in a.clauses} | {c for p in model.properties for c in p.clauses})
-    fired = {c for a, f in zip(model.actions, on) if f for c in a.clauses}
+    fired = {c for a, f in zip(model.actions, on, strict=True) if f for c in a.clauses}
     return {
         "actions": by_name,
-        "never_fired": [a.label for a, f in zip(model.actions, on) if not f],
+        "never_fired": [a.label for a, f in zip(model.actions, on, strict=True) if not f],
         "clauses": {c: (c in fired) for c in sorted({c for a in model.actions for c in a.clauses})},
         "all_clauses": all_clauses,
     }
@@ -176,16 +178,18 @@ def result_of(exp: Exploration, engine: str = "explicit") -> CheckResult:
                     states=len(exp.states), transitions=exp.transitions, depth=exp.depth,
                     seconds=round(exp.seconds, 6), bounds_hit=list(exp.bounds_hit), properties=verdicts,
                     violations=violations,
-                    coverage=coverage(model, exp.coverage, exp.symmetry.action_orbit if exp.symmetry else None))
+                    coverage=cast(CheckCoverage, coverage(model, exp.coverage,
+                                                          exp.symmetry.action_orbit if exp.symmetry else None)))
     _scale_facts(exp, result)
     return result
 
 
-def check(model: LoadedModel, bounds: Bounds = Bounds(), *, record_edges: bool = False,
+def check(model: LoadedModel, bounds: Bounds | None = None, *, record_edges: bool = False,
           progress: Callable[[int, int, int, float], None] | None = None, symmetry: bool = False,
           workers: int = 1, checkpoint: Checkpointing | None = None,
           resume: str | None = None) -> tuple[CheckResult, Exploration]:
     """Explore and judge. `workers` > 1 runs `mcheck.explore.parallel` (no edges, no checkpoints)."""
+    bounds = bounds or Bounds()
     if workers > 1:
         if record_edges or checkpoint or resume:
             raise InputError("--workers N > 1 cannot record the graph or checkpoint; use one worker for that")

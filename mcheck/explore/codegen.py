@@ -16,7 +16,8 @@ writes it out).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mcheck.errors import ModelRuntimeError
 from mcheck.explore import gensource
@@ -35,7 +36,7 @@ class Layout:
     total_bits: int
 
     @classmethod
-    def of(cls, model: LoadedModel, order: tuple[int, ...] | None = None) -> "Layout":
+    def of(cls, model: LoadedModel, order: tuple[int, ...] | None = None) -> Layout:
         """Slots packed in `order` (slot indices, lowest bits first; default: declaration order).
         Symmetry reduction asks for member-major order so that each member's cells form one
         contiguous bit field that can be compared and moved as a single int."""
@@ -52,12 +53,12 @@ class Layout:
 
     def pack(self, values: tuple[int, ...]) -> int:
         x = 0
-        for v, off, lo in zip(values, self.offsets, self.lows):
+        for v, off, lo in zip(values, self.offsets, self.lows, strict=True):
             x |= (v - lo) << off
         return x
 
     def unpack(self, x: int) -> tuple[int, ...]:
-        return tuple(((x >> off) & ((1 << w) - 1)) + lo for off, w, lo in zip(self.offsets, self.widths, self.lows))
+        return tuple(((x >> off) & ((1 << w) - 1)) + lo for off, w, lo in zip(self.offsets, self.widths, self.lows, strict=True))
 
 
 # --------------------------------------------------------------------------- expression source
@@ -167,7 +168,7 @@ class Compiled:
         """(action index, next state) for every enabled action of state `x`."""
         return self.namespace["successors"](x)
 
-    def check_state(self) -> Callable[[int, int], None]:
+    def check_state(self) -> Callable[..., Callable[[int, int], None]]:
         return self.namespace["make_check"]
 
     def transition_failures(self, x: int) -> list[tuple[int, int]]:

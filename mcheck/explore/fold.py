@@ -125,7 +125,7 @@ class Folder:
         return self._same(e, args)
 
     def _same(self, e: Op, args: tuple[Expr, ...]) -> Expr:
-        return e if all(a is b for a, b in zip(args, e.args)) else Op(e.op, args, e.sort)
+        return e if all(a is b for a, b in zip(args, e.args, strict=True)) else Op(e.op, args, e.sort)
 
     def _junction(self, args: tuple[Expr, ...], *, unit: Const, zero: Const, op: str) -> Expr:
         items: list[Expr] = []

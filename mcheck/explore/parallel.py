@@ -1,8 +1,9 @@
 """Breadth-first search spread over worker processes (`--workers N`).
 
 Each worker owns the states whose packed int falls in its partition
-(`state % PARTITION_PRIME % N`): it keeps their store, expands them, stores successors it
-owns at once and sends the others to their owner. The search is level-synchronous:
+(`state % PARTITION_PRIME % N`): it keeps their store in a `bfs.Core` (the serial
+search's core), expands them, stores successors it owns at once and sends the others to
+their owner. The search is level-synchronous:
 every worker finishes level d and merges what it was sent before any starts level d + 1,
 so each state gets a parent one level closer to an initial state and counterexamples are
 still shortest. Counts and verdicts equal one worker's; which of several equally short
@@ -16,10 +17,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from array import array
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mcheck.errors import ModelRuntimeError
-from mcheck.explore.bfs import Bounds, Exploration, Found, Search, prepare, store_size
+from mcheck.explore.bfs import Bounds, Core, Exploration, Found, Search, prepare
 from mcheck.explore.codegen import PARTITION_PRIME
 from mcheck.model.build import LoadedModel
 
@@ -122,7 +124,7 @@ def _join(model: LoadedModel, search: Search, parts: list[dict], workers: int, d
     found = {k: Found(prop=k, state=sid, action=a) for k, (_, sid, a) in first_found.items()}
     reached = {k: sid for k, (_, sid) in first_reached.items()}
     deadlock = Found(prop=-1, state=first_deadlock[1]) if first_deadlock else None
-    coverage = [sum(c) for c in zip(*(part["coverage"] for part in parts))]
+    coverage = [sum(c) for c in zip(*(part["coverage"] for part in parts), strict=True)]
     initial = search.initial_states(model)
     # a worker stores its initial states first, so they are found among its first len(initial) states
     init_ids = [offset[w] + parts[w]["states"].index(x, 0, len(initial))
@@ -146,79 +148,38 @@ def _worker(me: int, workers: int, model: LoadedModel, search: Search, inboxes: 
 
 def _work(me: int, workers: int, model: LoadedModel, search: Search, inboxes: list, commands: Any, reports: Any,
           deadline: float | None) -> None:
-    ids: dict[int, int] = {}
-    states: list[int] = []
-    parent, via = array("q"), array("l")
-    frontier: list[int] = []
-    nxt: list[int] = []
-    cov = [0] * len(model.actions)
-    reached_flags = [0 if p.kind == "sometimes" else 1 for p in model.properties]
-    found_flags = [1 if p.kind == "sometimes" else 0 for p in model.properties]
-    found: dict[int, tuple[int, int, int | None]] = {}   # property -> (depth, global id, action)
-    reached: dict[int, tuple[int, int]] = {}
-    deadlock: list[tuple[int, int]] = []
-    depth = 0
-
-    def inv_fail(k: int, pid: int) -> None:
-        found_flags[k] = 1
-        found[k] = (depth, pid, None)
-
-    def tp_fail(k: int, pid: int, a: int, y: int) -> None:
-        found_flags[k] = 1
-        found[k] = (depth, pid, a)
-
-    def goal_hit(k: int, pid: int) -> None:
-        reached_flags[k] = 1
-        reached[k] = (depth, pid)
-
-    def on_deadlock(pid: int) -> None:
-        if not deadlock:
-            deadlock.append((depth, pid))
-
     outboxes: list[dict[int, int]] = [{} for _ in range(workers)]
+    core = Core(model, search, me=me, workers=workers, outboxes=outboxes)
     nactions = len(model.actions)
-    expand = search.compiled.expand_factory()(ids, states, parent, via, nxt, cov, None, reached_flags, found_flags,
-                                              inv_fail, tp_fail, goal_hit, on_deadlock, search.canon, me, outboxes)
-    check = search.compiled.check_state()(reached_flags, found_flags, inv_fail, goal_hit)
     for x in search.initial_states(model):
-        if x % PARTITION_PRIME % workers == me and x not in ids:
-            ids[x] = len(states)
-            states.append(x)
-            parent.append(-1)
-            via.append(-1)
-            frontier.append(ids[x])
-    transitions = 0
+        if x % PARTITION_PRIME % workers == me:
+            core.add(x)
+    core.next_level()
+
+    def poll() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
     while True:
         command = commands.get()
         if command == "finish":
-            reports.put({"worker": me, "states": states, "parent": parent, "via": via, "found": found,
-                         "reached": reached, "deadlock": deadlock[0] if deadlock else None, "coverage": cov,
-                         "transitions": transitions, "store_bytes": store_size(ids, states, parent, via)})
+            reports.put({"worker": me, "states": core.states, "parent": core.parent, "via": core.via,
+                         "found": core.found, "reached": core.reached, "deadlock": core.deadlock,
+                         "coverage": core.cov, "transitions": core.transitions, "store_bytes": core.size()})
             return
         timed_out = False
         if command == "check":
-            for sid in frontier:
-                check(states[sid], sid * workers + me)
+            core.check_level()
         else:
-            for n, sid in enumerate(frontier, 1):
-                transitions += expand(states[sid], sid * workers + me)
-                if n % 2048 == 0 and deadline is not None and time.monotonic() > deadline:
-                    timed_out = True
-                    break
+            timed_out = core.expand_level(poll)
             for w in range(workers):
                 if w != me:
                     inboxes[w].put(outboxes[w])
                     outboxes[w] = {}
             for _ in range(workers - 1):
                 for y, link in inboxes[me].get().items():
-                    if y not in ids:
-                        j = ids[y] = len(states)
-                        states.append(y)
-                        pid, a = divmod(link, nactions)
-                        parent.append(pid)
-                        via.append(a)
-                        nxt.append(j)
-            frontier = list(nxt)
-            del nxt[:]
-            depth += 1
-        reports.put({"worker": me, "states": len(states), "frontier": len(frontier), "timed_out": timed_out})
+                    pid, a = divmod(link, nactions)
+                    core.add(y, pid, a)
+            core.next_level()
+            core.depth += 1
+        reports.put({"worker": me, "states": len(core.states), "frontier": len(core.frontier),
+                     "timed_out": timed_out})

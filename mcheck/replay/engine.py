@@ -22,7 +22,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from mcheck.explore.codegen import Layout
 from mcheck.explore.check import coverage
@@ -35,7 +36,8 @@ from mcheck.report.text import format_event
 from mcheck.errors import InputError
 from mcheck.trace.codec import CodecError
 from mcheck.verdict import (
-    BOUNDED, ERROR, HOLDS, VIOLATED, Change, PropertyVerdict, ReplayResult, Step, Violation, Witness,
+    BOUNDED, ERROR, HOLDS, VIOLATED, Change, PropertyVerdict, ReplayCoverage, ReplayResult, Step, Violation,
+    Witness,
 )
 
 DEFAULT_MAX_CANDIDATES = 100_000
@@ -158,7 +160,7 @@ def _key(ev: dict[str, Any]) -> tuple[Any, Any, Any]:
     return (ev.get("kind"), ev.get("cmd"), ev.get("member"))
 
 
-def _agrees(model_event: dict[str, Any], observed: dict[str, Any]) -> bool:
+def _agrees(model_event: Mapping[str, Any], observed: dict[str, Any]) -> bool:
     """Equal on every field both know; `should` is the model's remark, never matched."""
     return all(model_event[k] == v for k, v in observed.items() if k in model_event and k != SHOULD)
 
@@ -287,7 +289,8 @@ class Replayer:
         frozen = frozen if frozen is not None else _frozen(observed)
         found = self._match_cache.get(frozen)
         if found is None:
-            found = [a for a in self.by_key.get(_key(observed), ()) if _agrees(self.model.actions[a].event, observed)]
+            acts = self.model.actions   # by_key holds only actions that emit an event
+            found = [a for a in self.by_key.get(_key(observed), ()) if _agrees(acts[a].event or {}, observed)]
             if len(self._match_cache) >= CACHE_LIMIT:
                 self._match_cache.clear()
             self._match_cache[frozen] = found
@@ -477,7 +480,8 @@ class Replayer:
                 continue
             loaded, steps, safe = variant
 
-            def run(j: int) -> "Replayer | None":
+            def run(j: int, loaded: LoadedModel = loaded, steps: list[Any] = steps,
+                    safe: list[Any] = safe) -> Replayer | None:
                 r = Replayer(loaded, hidden_kinds=self.hidden_kinds, max_candidates=self.max_candidates,
                              initial=start, steps=steps, layout=self.layout, cache=False)
                 for _, obs, idx in history:
@@ -512,8 +516,9 @@ class Replayer:
             indices.append(nxt)
         indices.reverse()
         x = state
-        for (a, _), ev in zip(out, indices):
+        for (a, _), ev in zip(out, indices, strict=True):
             y = self.steps[a](x)
+            assert y is not None, "a step of the replayed path is enabled"
             broken = _broken(self.model, a, self.layout.unpack(x), self.layout.unpack(y))
             if broken is not None:
                 return ev, broken.name, broken.clauses
@@ -523,7 +528,7 @@ class Replayer:
     def _alternatives(self, observed: dict[str, Any], closed: frozenset[int]) -> list[str]:
         """Observable events the model allowed here: same command and member first, else any."""
         def allowed(pool: Iterable[int]) -> list[str]:
-            return sorted({format_event(dict(self.model.actions[a].event)) for a in pool
+            return sorted({format_event(dict(self.model.actions[a].event or {})) for a in pool
                            if any(self.steps[a](x) is not None for x in closed)})
         same = allowed(self.by_key.get(_key(observed), []))
         if same:
@@ -592,7 +597,7 @@ def _broken(model: LoadedModel, a: int, before: tuple, after: tuple | None) -> A
             cond = p.per_action.get(a)
             if cond is not None and not evaluate(cond, before):
                 return p
-        elif p.kind == "invariant" and after is not None and not evaluate(p.expr, after):
+        elif p.kind == "invariant" and after is not None and p.expr is not None and not evaluate(p.expr, after):
             return p
     return None
 
@@ -620,10 +625,11 @@ def divergence_violation(model: LoadedModel, r: Replayer, d: Divergence) -> Viol
         event = dict(act.event) if act.event else None
         if event is not None and ev_index >= 0:
             event["index"] = ev_index
-        x = r.steps[a](x)
+        x = r.steps[a](x) if x is not None else None
+        assert x is not None, "a divergence's path starts at its root and each step is enabled"
         after = r.layout.unpack(x)
         changes = [Change(field=s.name, before=s.sort.decode(b), after=s.sort.decode(c))
-                   for s, b, c in zip(model.slots, before, after) if b != c]
+                   for s, b, c in zip(model.slots, before, after, strict=True) if b != c]
         steps.append(Step(number=number, action=act.name, params=dict(act.params), label=act.label, event=event,
                           clauses=list(act.clauses), changes=changes))
         before = after
@@ -706,6 +712,7 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
     driver = Findings()
 
     def judge(event: Any, observed: dict[str, Any] | None) -> None:
+        assert rules is not None
         for clause, text in rules.step(event, observed):
             driver.add(event.index, clause_ids(clause), f"event {event.index}: {text}")
 
@@ -758,10 +765,11 @@ def replay_events(model: LoadedModel, events: Iterator[Any], *, keep_going: bool
     prop = PropertyVerdict(name="conforms", kind="divergence", clauses=clauses or list(r.rules.default_clauses),
                            verdict=VIOLATED if real else (BOUNDED if error or r.bound_hit else HOLDS),
                            description="every observed event is one the model allows at that point")
-    cov = coverage(model, r.fired)
-    cov.update(divergences=len(divergences),
-               suspects=[{"divergence": d.index, **s.to_json()} for d in divergences for s in d.suspects],
-               warnings=dict(r.warnings.counts), driver_findings=dict(driver.counts))
+    cov = cast(ReplayCoverage, coverage(model, r.fired))
+    cov["divergences"] = len(divergences)
+    cov["suspects"] = [{"divergence": d.index, **s.to_json()} for d in divergences for s in d.suspects]
+    cov["warnings"] = dict(r.warnings.counts)
+    cov["driver_findings"] = dict(driver.counts)
     notes = [f"{count:,} events replayed, at most {r.max_seen:,} candidate states"]
     for found, what in ((r.warnings, "SHOULD warning(s)"), (driver, "driver finding(s)")):
         if found.unlisted:

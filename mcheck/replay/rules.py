@@ -13,7 +13,8 @@ commands.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mcheck.errors import ModelDefinitionError
 

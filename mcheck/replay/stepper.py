@@ -8,7 +8,7 @@ state is seen), so they cannot disagree.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from mcheck.errors import ModelRuntimeError
 from mcheck.explore import gensource
