@@ -381,7 +381,7 @@ def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
     """One test per enabled-set class of the exact classes (the walk runs on the coarse
     ones, where every non-base set is `other`): from power-on, a LIST_USE of that class,
     then every command the model must refuse there (a disabled LIST_QUERY included)."""
-    from mcheck.device.gen import Builder
+    from mcheck.conformance.gen import Builder
     from mcheck.model.registry import load_model
     exact = load_model(model.name, judge_params(params))
     b = Builder(exact, __import__(__name__, fromlist=["x"]))

@@ -270,7 +270,7 @@ def _judge_builder(b: Any) -> Any:
         return b
     key = tuple(sorted(params.items()))
     if key not in _JUDGE_BUILDERS:
-        from mcheck.device.gen import Builder
+        from mcheck.conformance.gen import Builder
         from mcheck.model.registry import load_model
         free = load_model(b.model.name, judge_params(params))
         assert [s.name for s in free.slots] == [s.name for s in b.model.slots]
@@ -424,7 +424,7 @@ class _Script:
 
 
 def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
-    from mcheck.device.gen import Builder
+    from mcheck.conformance.gen import Builder
     from mcheck.model.registry import load_model
     free = load_model(model.name, judge_params(params))
     b = Builder(free, __import__(__name__, fromlist=["x"]))

@@ -8,7 +8,7 @@ import json
 from typing import Any, Iterator
 
 from mcheck.device.backend import DeviceError, batch_of
-from mcheck.device.judging import INJECTED, Failure, Outcome
+from mcheck.conformance.judging import INJECTED, Failure, Outcome
 
 
 def request_of(ev: Any) -> tuple | None:

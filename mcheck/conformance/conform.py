@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, open_backend, seconds
-from mcheck.device.runner import INJECTED, Judge, Outcome, run_test
+from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, seconds
+from mcheck.conformance.modelbackend import open_backend
+from mcheck.conformance.runner import INJECTED, Judge, Outcome, run_test
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, load_model
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gen(args: argparse.Namespace) -> int:
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
     params = parse_assignments(args.params)
     if args.model in DEFAULT_SIZES:
         params = {**DEFAULT_SIZES[args.model], **params}
@@ -172,7 +173,7 @@ _LOADED: dict[tuple[str, float, str | None], tuple] = {}
 def _loaded(suite_dir: str, model_file: str | None = None) -> tuple[dict[str, Any], Path, Judge, dict[str, list[Any]]]:
     """The suite, its model judge and its parsed tests, kept per process (a kill matrix runs one
     suite many times)."""
-    from mcheck.device.gen import adapter_for
+    from mcheck.conformance.gen import adapter_for
     data, root = load_suite(suite_dir, model_file)
     key = (str(root.resolve()), (root / "suite.json").stat().st_mtime, model_file)
     if key not in _LOADED:
@@ -274,7 +275,7 @@ def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIM
         return open_backend(backend_spec, timeout=timeout, profile=data["profile"],
                             params=data.get("judge_params", data["params"]))
 
-    from mcheck.device.runner import Failure
+    from mcheck.conformance.runner import Failure
     gone: str | None = None
     backend = connect()          # no device at all: a one-line error (exit 2)
     try:
@@ -340,7 +341,7 @@ def detect_readings(data: dict[str, Any], outcomes: list[Outcome],
     times, which the spec permits). `params`: only these parameters (default: every open one)."""
     import re
 
-    from mcheck.device.gen import adapter_for
+    from mcheck.conformance.gen import adapter_for
     base = dict(data.get("judge_params", data["params"]))
     loaded = load_model(data["model"], base)
     passed = [o for o in outcomes if o.passed and o.observed]

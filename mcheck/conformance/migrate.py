@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from mcheck.device.backend import DeviceError, EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.device.virtq import avail_addr, used_addr
 from mcheck.errors import InputError, ModelDefinitionError
 from mcheck.trace.codec import Codec

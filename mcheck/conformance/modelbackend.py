@@ -1,8 +1,9 @@
-"""`ModelBackend`: the in-process reference device, answering from the model itself.
+"""`ModelBackend`: the in-process reference device, answering from the model itself;
+`open_backend`: the backend a `--backend` spec names (an emulator or this one).
 
 It keeps one concrete model state. An admin command is decoded and observed like a trace
 event; the enabled action whose event agrees with it is taken and its answer encoded
-(mcheck.device.adapt14 / adaptdraft); with none enabled the command is held and retried
+(mcheck.conformance.adapt14 / adaptdraft); with none enabled the command is held and retried
 after every injected event (FLR end, reset end). Workload steps take the matching device
 action if the model enables it. Steps the model takes with no driver input (a member
 reset's end) are taken as soon as they are enabled.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mcheck.device.backend import DEFAULT_TIMEOUT, EmulatorBackend
 from mcheck.errors import InputError
 from mcheck.explore.codegen import Layout
 from mcheck.model.registry import load_model
@@ -51,7 +53,7 @@ class ModelBackend:
         self._load(self.params)
 
     def _load(self, params: dict[str, Any]) -> None:
-        from mcheck.device.gen import adapter_for
+        from mcheck.conformance.gen import adapter_for
         self.model = load_model(MODEL_FOR_PROFILE[self.profile], params)
         self.adapter = adapter_for(self.model)
         self.observe = self.adapter.observe_wrapper(self.model)
@@ -76,7 +78,7 @@ class ModelBackend:
         """The model's answer to an observed input: of the permitted answers, the one a
         device gives when nothing goes wrong (success before failure, no EAGAIN, no SHOULD
         departure), as the suite's example answers are chosen."""
-        from mcheck.device.gen import _preference
+        from mcheck.conformance.gen import _preference
         found = []
         for act in self.model.actions:
             ev = act.event
@@ -169,3 +171,15 @@ class ModelBackend:
 
     def close(self) -> None:
         pass
+
+
+def open_backend(spec: str, *, timeout: float = DEFAULT_TIMEOUT, profile: str | None = None,
+                 params: dict[str, Any] | None = None) -> Any:
+    """`emulator:ADDR` (ADDR = unix:PATH or tcp:HOST:PORT) or `model`."""
+    if spec.startswith("emulator:"):
+        return EmulatorBackend(spec[len("emulator:"):], timeout=timeout)
+    if spec == "model":
+        if profile is None:
+            raise InputError("--backend model needs the profile (taken from the trace or suite)")
+        return ModelBackend(profile, params or {})
+    raise InputError(f"bad backend {spec!r}: use emulator:unix:PATH, emulator:tcp:HOST:PORT or model")

@@ -17,7 +17,7 @@
    probes and the member's DEV_PARTS_GET where an object allows it.
 
 A command step carries one answer the model permits; the runner judges the device's
-actual answer by replaying it against the model (mcheck.device.runner), so answers the
+actual answer by replaying it against the model (mcheck.conformance.runner), so answers the
 model leaves free (which error, which qualifier, EAGAIN) never fail a device.
 
 Each test is a trace file (driver-side events plus the expected device answers: the
@@ -61,10 +61,10 @@ SUITE_VERSION = 1
 
 def adapter_for(model: LoadedModel) -> Any:
     if model.model.profile == "virtio-1.4":
-        from mcheck.device import adapt14
+        from mcheck.conformance import adapt14
         return adapt14
     if model.model.profile == "draft-v1":
-        from mcheck.device import adaptdraft
+        from mcheck.conformance import adaptdraft
         return adaptdraft
     raise InputError(f"model {model.name}: no device adapter for profile {model.model.profile!r}")
 
