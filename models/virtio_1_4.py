@@ -64,6 +64,7 @@ class Virtio14(Model):
     name = "virtio-1.4"
     description = "virtio 1.4 device parts: owner PF, N member VFs, running/stopped modes, FLR, resets, PM"
     profile = "virtio-1.4"
+    conformance_adapter = "mcheck.conformance.adapt14"
     unobserved = ("doorbell",)
     params = (
         Param(name="members", kind="int", default=2, lo=1, hi=64,

@@ -26,6 +26,10 @@ from mcheck.trace.codec import Codec, opcode_words
 from models.virtio_opcodes import SELF_CLASSES, SRIOV_CLASSES
 
 PROFILE = "virtio-1.4"
+#: model parameters a generated suite uses unless given (`gen-tests`, the kill matrix)
+SUITE_DEFAULTS = {"members": 1}
+#: the model answers like a device (`--backend model`, mcheck.conformance.modelbackend)
+ANSWERS_AS_DEVICE = True
 NEEDS_MODEL = True
 HOLD_CLAUSES = ["D-DP-17", "D-DP-18", "D-DP-19"]
 FAULT_CLAUSES = ["D-DP-22", "D-DP-17", "D-DP-18", "D-DP-19"]
@@ -389,7 +393,7 @@ def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
     tests = []
     for a in b.by_name.get("list_use", ()):
         act = exact.actions[a]
-        if not act.event.get("ok") or act.params["bitmap"] in ("base", "other"):
+        if not (act.event or {}).get("ok") or act.params["bitmap"] in ("base", "other"):
             continue
         y = b.steps[a](x0)
         if y is None or y == x0:

@@ -290,7 +290,7 @@ def run_test_autonomous(backend: Any, judge: Judge, events: list[Any], name: str
             fail.append(Failure(-1, str(exc), []))
             return False
         befores = list(getattr(backend, "before", None) or []) or [None] * len(got)
-        for (ev, req), (answer, devs), before in zip(entries, got, befores):
+        for (ev, req), (answer, devs), before in zip(entries, got, befores, strict=False):
             judge_entry(ev, req, answer, devs, before)
         return True
 

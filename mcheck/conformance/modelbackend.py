@@ -36,25 +36,27 @@ from mcheck.trace.events import (
 )
 from mcheck.trace.profile import load_profile
 
-MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
 INJECT = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
           "doorbell": Doorbell, "pm_begin": PmBegin, "pm_end": PmEnd}
 
 
 class ModelBackend:
+    """`profile` names the model too (the built-in model of each profile has its name); its
+    adapter must say the model's actions are device behaviour (ANSWERS_AS_DEVICE)."""
+
     def __init__(self, profile: str, params: dict[str, Any]) -> None:
-        if profile != "virtio-1.4":
-            raise InputError(f"--backend model answers virtio-1.4 only (the draft-v1 model's hypervisor flow and "
-                             f"switchover are not device behaviour); use an emulator for {profile}")
         self.profile = profile
         self.params = {k: v for k, v in params.items() if k != "bug"}
+        self._load(self.params)
+        if not getattr(self.adapter, "ANSWERS_AS_DEVICE", False):
+            why = getattr(self.adapter, "NOT_A_DEVICE", "its actions are not device behaviour")
+            raise InputError(f"--backend model cannot answer for {profile} ({why}); use an emulator for {profile}")
         self.codec = Codec(load_profile(profile))
         self.tag = 0
-        self._load(self.params)
 
     def _load(self, params: dict[str, Any]) -> None:
         from mcheck.conformance.gen import adapter_for
-        self.model = load_model(MODEL_FOR_PROFILE[self.profile], params)
+        self.model = load_model(self.profile, params)
         self.adapter = adapter_for(self.model)
         self.observe = self.adapter.observe_wrapper(self.model)
         self.layout = Layout.of(self.model)

@@ -72,7 +72,7 @@ def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_co
 
     explain: dict[int, str] = {}            # test step -> how the answer differs from the test's example answer
 
-    device_shaped = getattr(judge.adapter, "OBSERVED_ANSWERS", set())
+    device_shaped: set[str] = getattr(judge.adapter, "OBSERVED_ANSWERS", set())
 
     def compare(step: int, readable: bytes, got: bytes, want: bytes, expected_event: Any) -> None:
         cname = codec.decode_command(readable).name

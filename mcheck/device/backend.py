@@ -39,7 +39,7 @@ from mcheck.device.protocol import (
     json_frame,
     parse_address,
 )
-from mcheck.errors import InputError, McheckError
+from mcheck.errors import McheckError
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import EVENT_TYPES, AdminComplete, AdminSubmit, TraceHeader
 from mcheck.trace.profile import load_profile
@@ -220,7 +220,7 @@ class EmulatorBackend:
                 self._events = []
                 answer = self._answer(what, expect, tag)
                 if expect == COMPLETE:
-                    if answer is None:
+                    if answer is None and tag is not None:    # a submit always has its tag
                         self.pending[tag] = what
                     out.append((answer, self._events))
                     self.before.append(len(self._events))

@@ -39,7 +39,7 @@ def start_emulator(sock: str | Path, *, profile: str = "virtio-1.4", members: in
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"emulator exited with {proc.returncode}: {proc.stderr.read()}")
+            raise RuntimeError(f"emulator exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
         if os.path.exists(sock):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:

@@ -18,8 +18,8 @@ import pytest
 
 from mcheck.conformance import killmatrix
 from mcheck.device.backend import EmulatorBackend
-from mcheck.conformance.killmatrix import UNCATCHABLE, UNCATCHABLE_AUTONOMOUS, catalogue, kill_row, start_emulator, \
-    stop_emulator
+from mcheck.conformance.killmatrix import UNCATCHABLE, UNCATCHABLE_AUTONOMOUS, catalogue, kill_row
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.conformance.runner import HOST_STEPS, autonomous_plan
 from mcheck.device.virtio14 import SRIOV_SUPPORTED
 from mcheck.device.virtq import PAGE, avail_addr, used_addr

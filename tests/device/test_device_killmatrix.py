@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mcheck.conformance.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row, start_emulator, stop_emulator
+from mcheck.conformance.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row
+from mcheck.device.spawn import start_emulator, stop_emulator
 
 # the clause the first failure of each class that escaped an earlier suite must name (issue:
 # "each caught by a test named after its clause"); the test ids carry it
