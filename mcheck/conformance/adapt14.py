@@ -42,7 +42,6 @@ INTERNAL = {"fetch": "fetch", "complete": "complete", "used_notify": "notify", "
 # workload op -> model action
 DRIVEN = {"init": "driver_init", "fetch": "fetch"}
 GROUP_NAMES = {0: "SELF", 1: "SRIOV"}
-BAD_GROUP = 2
 STATUS_VALUE = {"reset": 0, "driver_ok": DRIVER_OK_STATUS}
 # the opcodes a LIST_USE sends for each enabled-set class of models/virtio_opcodes.py
 CLASS_OPCODES = {group: {cls: frozenset().union(*(FAMILIES[f] for f in fams)) for cls, fams in classes.items()}
@@ -626,9 +625,6 @@ SETTLE = ("reset_end",)
 WORK_ACTIONS = {"init": ("driver_init",), "fetch": ("fetch",), "complete": ("complete",), "notify": ("used_notify",),
                 "config": ("config_notify",), "service": ("complete", "fetch", "complete"), "post": (),
                 "pme": ("pme",), "pci_read": ("pci_read",)}
-# device work that leaves no event in a capture: only the model's state can judge it
-SILENT_WORK = ("fetch",)
-
 
 def work_matches(act: Any, member: int, queue: int) -> bool:
     return act.params.get("m") == member and act.params.get("q", queue) == queue
