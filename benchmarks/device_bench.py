@@ -22,9 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.conform import run_suite
-from mcheck.device.gen import generate, write_suite
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.conformance.conform import run_suite
+from mcheck.conformance.gen import generate, write_suite
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.device.virtio14 import SELF_SUPPORTED, SRIOV_SUPPORTED
 from mcheck.errors import InputError
 from mcheck.trace.codec import opcode_words

@@ -20,9 +20,10 @@ COMMAND_MODULES = (
     "mcheck.engines.cli",
     "mcheck.witness.cli",
     "mcheck.trace.cli",
-    "mcheck.replay.cli",
+    "mcheck.conformance.replay_command",   # mcheck.replay.cli's `replay` plus the device --backend
     "mcheck.fleet.cli",
     "mcheck.device.cli",
+    "mcheck.conformance.cli",
     "mcheck.export.cli",
     "mcheck.report.cli",
     "mcheck.clauses.cli",

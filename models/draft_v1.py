@@ -81,6 +81,7 @@ class DraftV1(Model):
     description = ("the 2023 seed draft: ACTIVE/STOP/FREEZE modes, chunked device context read and write, "
                    "write recording; one member = a source and a destination VF")
     profile = "draft-v1"
+    conformance_adapter = "mcheck.conformance.adaptdraft"
     # events a capture does not record: guest driver activity, and the end of a member reset
     unobserved = ("doorbell", "driver_cfg_write", "driver_init", "reset_end")
     replay_rules = REPLAY_RULES  # what the replayer needs beyond event fields (mcheck/replay/rules.py)

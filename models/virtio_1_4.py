@@ -64,6 +64,7 @@ class Virtio14(Model):
     name = "virtio-1.4"
     description = "virtio 1.4 device parts: owner PF, N member VFs, running/stopped modes, FLR, resets, PM"
     profile = "virtio-1.4"
+    conformance_adapter = "mcheck.conformance.adapt14"
     unobserved = ("doorbell",)
     replay_rules = REPLAY_RULES  # what the replayer needs beyond event fields (mcheck/replay/rules.py)
     params = (

@@ -69,6 +69,7 @@ class Virtio14Migration(Model):
     description = ("virtio 1.4 migration end to end: per pair a source and a destination member, device-part "
                    "contents, virtqueue positions, the Linux flows (pre-copy, stop-copy, cancel, FLR) or any command")
     profile = "virtio-1.4"
+    conformance_adapter = "mcheck.conformance.adapt14"
     clause_catalogue = "virtio-1.4-migration"
     unobserved = ("doorbell",)
     replay_rules = REPLAY_RULES  # what the replayer needs beyond event fields (mcheck/replay/rules.py)

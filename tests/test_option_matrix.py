@@ -159,8 +159,8 @@ EFFECTS = {"check": CHECK, "replay": REPLAY, "conform": CONFORM}
 def places(tmp_path_factory) -> dict[str, str]:
     """The inputs: a faulty draft-v1 trace with two divergences (as pcapng, so both readers
     read it), a conformance suite of targeted tests, an emulator."""
-    from mcheck.device.gen import generate, write_suite
-    from mcheck.device.killmatrix import start_emulator, stop_emulator
+    from mcheck.conformance.gen import generate, write_suite
+    from mcheck.device.spawn import start_emulator, stop_emulator
     from mcheck.trace.io import read_trace, write_trace
     base = tmp_path_factory.mktemp("matrix")
     for name, path in (("draft", DRAFT_TRACE), ("device", DEVICE_TRACE)):
@@ -216,8 +216,8 @@ def test_every_applicable_option_has_an_observation(command: str) -> None:
 
 def _failing_device(monkeypatch) -> None:
     """Every conformance test fails, as on a broken device: what --fail-fast stops at."""
-    from mcheck.device import conform
-    from mcheck.device.judging import Failure, Outcome
+    from mcheck.conformance import conform
+    from mcheck.conformance.judging import Failure, Outcome
 
     def run_test(backend, judge, events, name, device):
         o = Outcome(name=name, passed=False, steps=1)

@@ -1,4 +1,4 @@
-"""`python -m mcheck.device COMMAND ...`: the device sub-commands without the main CLI."""
+"""`python -m mcheck.device emulate ...`: the software device without the main CLI."""
 
 import sys
 

@@ -8,7 +8,7 @@
                                             AdminComplete for held commands answered later)
 
 `EmulatorBackend` speaks docs/device-protocol.md over a socket, with a timeout on every
-request; `ModelBackend` (mcheck.device.modelbackend) answers from the model in-process.
+request; `ModelBackend` (mcheck.conformance.modelbackend) answers from the model in-process.
 A device that does not answer in time, closes the connection or sends a malformed frame
 raises `DeviceError` naming the request, never hangs.
 """
@@ -39,7 +39,7 @@ from mcheck.device.protocol import (
     json_frame,
     parse_address,
 )
-from mcheck.errors import InputError, McheckError
+from mcheck.errors import McheckError
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import EVENT_TYPES, AdminComplete, AdminSubmit, TraceHeader
 from mcheck.trace.profile import load_profile
@@ -102,19 +102,6 @@ class Backend(Protocol):
     def events(self) -> list[Any]: ...
     def power_on(self, config: dict[str, Any]) -> None: ...
     def close(self) -> None: ...
-
-
-def open_backend(spec: str, *, timeout: float = DEFAULT_TIMEOUT, profile: str | None = None,
-                 params: dict[str, Any] | None = None) -> Any:
-    """`emulator:ADDR` (ADDR = unix:PATH or tcp:HOST:PORT) or `model`."""
-    if spec.startswith("emulator:"):
-        return EmulatorBackend(spec[len("emulator:"):], timeout=timeout)
-    if spec == "model":
-        from mcheck.device.modelbackend import ModelBackend
-        if profile is None:
-            raise InputError("--backend model needs the profile (taken from the trace or suite)")
-        return ModelBackend(profile, params or {})
-    raise InputError(f"bad backend {spec!r}: use emulator:unix:PATH, emulator:tcp:HOST:PORT or model")
 
 
 class EmulatorBackend:
@@ -233,7 +220,7 @@ class EmulatorBackend:
                 self._events = []
                 answer = self._answer(what, expect, tag)
                 if expect == COMPLETE:
-                    if answer is None:
+                    if answer is None and tag is not None:    # a submit always has its tag
                         self.pending[tag] = what
                     out.append((answer, self._events))
                     self.before.append(len(self._events))

@@ -1,8 +1,9 @@
-"""Sub-commands of the device side: emulate, gen-tests, conform, migrate-demo.
+"""The device side's sub-command, `emulate`, and the standalone runner of sub-commands.
 
-`register(sub)` is what mcheck.cli's COMMAND_MODULES calls; `main()` runs the same
-commands standalone (`python -m mcheck.device ...`), which tests and demos use to start
-emulators as separate processes.
+`register(sub)` is what mcheck.cli's COMMAND_MODULES calls; `main()` runs `emulate`
+without the main CLI (`python -m mcheck.device emulate ...`), which tests and demos use to
+start emulators as separate processes quickly (no model, no report stack).
+`standalone(argv, register)` is the shared runner: one-line errors, exit 2.
 """
 
 from __future__ import annotations
@@ -10,40 +11,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from mcheck.errors import McheckError
 
 
-def register(sub: argparse._SubParsersAction, *, only_emulate: bool = False) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     from mcheck.device import emulate
     p = sub.add_parser("emulate", help="run the software device (owner + members) on a socket")
     emulate.add_arguments(p)
     p.set_defaults(run=emulate.run_emulate)
-    if only_emulate:
-        return
-    try:
-        from mcheck.device import conform
-    except ImportError:  # pragma: no cover - during development
-        return
-    conform.register(sub)
-    try:
-        from mcheck.device import migrate
-    except ImportError:  # pragma: no cover
-        return
-    migrate.register(sub)
 
 
-def main(argv: list[str] | None = None) -> int:
+def standalone(argv: list[str] | None, register_all: Callable[[argparse._SubParsersAction], None]) -> int:
+    """Parse `argv` with the sub-commands `register_all` adds and run the chosen one."""
     parser = argparse.ArgumentParser(prog="mcheck")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    argv = sys.argv[1:] if argv is None else argv
-    quick = bool(argv) and argv[0] == "emulate"      # an emulator process starts without the report stack
-    register(sub, only_emulate=quick)
-    if not quick:
-        from mcheck.device import replay_backend
-        replay_backend.register_standalone(sub)
-    args = parser.parse_args(argv)
+    register_all(sub)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.run(args))
     except McheckError as exc:
@@ -56,3 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"mcheck: internal error: {type(exc).__name__}: {exc} (set MCHECK_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return standalone(argv, register)

@@ -38,6 +38,7 @@ from mcheck.device.virtq import (
     GuestMemory,
     payload,
 )
+from mcheck.errors import InputError
 from mcheck.trace.codec import CTX_HEADER_SIZE, Codec, CodecError, opcode_words
 from mcheck.trace.profile import Profile, load_profile
 
@@ -203,6 +204,23 @@ def context_bytes(codec: Codec, *, feat: bool, status: int, cfg: int, queues: li
 def head_size() -> int:
     """Bytes of the context's first part (features, driver features, status, config)."""
     return sum(CTX_HEADER_SIZE + FIELD_LENGTHS[n] for n in HEAD_FIELDS)
+
+
+AUTONOMOUS = False    # acts only on request (mcheck.device.devices)
+
+
+def make(*, members: int, queues: int, objects: int, pages: int, bugs: set[str], compat: str,
+         variants: list[str], options: dict[str, Any]) -> DraftV1Device:
+    """The device for `mcheck emulate` (mcheck.device.devices): `options` are the readings
+    of the draft's open points (OPTIONS, `chunk`, `wire_profile`)."""
+    if variants:
+        raise InputError(f"--variant {variants[0]}: only the virtio-1.4 device has variants")
+    if compat != "none":
+        raise InputError(f"--compat {compat}: only the virtio-1.4 device has compatibility presets")
+    try:
+        return DraftV1Device(members=members, queues=queues, objects=objects, pages=pages, bugs=bugs, **options)
+    except ValueError as exc:
+        raise InputError(f"draft-v1 device: {exc}") from None
 
 
 class DraftV1Device:

@@ -7,56 +7,27 @@ import signal
 import sys
 from typing import Any
 
+from mcheck.device import devices
 from mcheck.errors import InputError
-
-PROFILES = ("virtio-1.4", "draft-v1")
-
 
 def make_device(profile: str, *, members: int, queues: int = 1, objects: int = 1, pages: int = 8,
                 bugs: list[str] | None = None, compat: str = "none", variants: list[str] | None = None,
                 options: dict[str, Any] | None = None) -> Any:
-    """The software device of `profile`. `bugs`: catalogue bugs it shows; `variants`
-    (virtio-1.4): spec-permitted readings it takes instead of its default answers
-    (mcheck.device.virtio14.VARIANTS); `options` (draft-v1): the readings of the draft's
-    open points it takes (mcheck.device.draftv1.OPTIONS, `chunk`). Unknown names are
-    one-line input errors."""
+    """The software device of `profile` (mcheck.device.devices). `bugs`: catalogue bugs it
+    shows; `variants`: spec-permitted readings it takes instead of its default answers
+    (virtio-1.4: mcheck.device.virtio14.VARIANTS); `options`: the readings of a draft's open
+    points (draft-v1: mcheck.device.draftv1.OPTIONS, `chunk`). Unknown names and options
+    the device does not take are one-line input errors."""
     bugs = list(bugs or [])
     options = {k: v for k, v in (options or {}).items() if v is not None}
-    variants = list(variants or [])
-    if profile == "virtio-1.4":
-        from mcheck.device.virtio14 import BUGS
-        from mcheck.device.virtio14 import Virtio14Device as cls
-    elif profile == "draft-v1":
-        from mcheck.device.draftv1 import BUGS  # type: ignore[assignment]
-        from mcheck.device.draftv1 import DraftV1Device as cls
-    else:
-        raise InputError(f"unknown device profile {profile!r} (known: {', '.join(PROFILES)})")
-    unknown = [b for b in bugs if b not in BUGS]
+    module = devices.device_module(profile)
+    unknown = [b for b in bugs if b not in module.BUGS]
     if unknown:
-        other = "draft-v1" if profile == "virtio-1.4" else "virtio-1.4"
-        from importlib import import_module
-        other_bugs = import_module("mcheck.device.draftv1" if other == "draft-v1" else "mcheck.device.virtio14").BUGS
-        hint = f"; it is a {other} bug: add --profile {other}" if unknown[0] in other_bugs else ""
-        raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(BUGS))}){hint}")
-    if profile == "virtio-1.4":
-        if options:
-            flag = {"chunk": "ctx-chunk", "wire_profile": "wire-profile"}.get(next(iter(options)), next(iter(options)).replace("_", "-"))
-            raise InputError(f"--{flag}: only the draft-v1 device takes this option")
-        from mcheck.device.virtio14 import VARIANTS
-        bad = [v for v in variants if v not in VARIANTS]
-        if bad:
-            raise InputError(f"--variant {bad[0]}: unknown variant for profile {profile} "
-                             f"(known: {', '.join(sorted(VARIANTS))})")
-        return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), compat=compat,
-                   variants=set(variants))
-    if variants:
-        raise InputError(f"--variant {variants[0]}: only the virtio-1.4 device has variants")
-    if compat != "none":
-        raise InputError(f"--compat {compat}: only the virtio-1.4 device has compatibility presets")
-    try:
-        return cls(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), **options)
-    except ValueError as exc:
-        raise InputError(f"draft-v1 device: {exc}") from None
+        other = next((p for p in devices.profiles() if p != profile and unknown[0] in devices.bugs_of(p)), None)
+        hint = f"; it is a {other} bug: add --profile {other}" if other else ""
+        raise InputError(f"unknown bug {unknown[0]!r} for profile {profile} (known: {', '.join(sorted(module.BUGS))}){hint}")
+    return module.make(members=members, queues=queues, objects=objects, pages=pages, bugs=set(bugs), compat=compat,
+                       variants=list(variants or []), options=options)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "tcp:127.0.0.1:PORT (loopback only unless --allow-remote)")
     p.add_argument("--allow-remote", action="store_true",
                    help="let a tcp: listener bind a non-loopback address (the protocol has no authentication)")
-    p.add_argument("--profile", default="virtio-1.4", choices=PROFILES, help="protocol the device speaks")
+    p.add_argument("--profile", default="virtio-1.4", choices=devices.profiles(), help="protocol the device speaks")
     p.add_argument("--members", type=int, default=2, metavar="N", help="member devices (VFs) of the owner")
     p.add_argument("--queues", type=int, default=1, metavar="Q", help="split virtqueues per member")
     p.add_argument("--objects", type=int, default=1, metavar="K", help="resource-object ids (virtio-1.4)")
@@ -111,8 +82,9 @@ def autonomous_options(args: argparse.Namespace) -> dict[str, Any]:
         if delay is not None:
             raise InputError("--max-delay-ms: only with --autonomous")
         return {}
-    if args.profile != "virtio-1.4":
-        raise InputError(f"--autonomous: only the virtio-1.4 device acts on its own, not {args.profile}")
+    if not devices.device_module(args.profile).AUTONOMOUS:
+        able = [p for p in devices.profiles() if devices.device_module(p).AUTONOMOUS]
+        raise InputError(f"--autonomous: only the {', '.join(able)} device acts on its own, not {args.profile}")
     delay = DEFAULT_MAX_DELAY_MS if delay is None else delay
     if not 0 <= delay <= 10_000:
         raise InputError(f"--max-delay-ms {delay:g}: must be 0..10000")

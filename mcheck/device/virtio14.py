@@ -52,6 +52,7 @@ from mcheck.device.virtq import (
     desc_addr,
     used_addr,
 )
+from mcheck.errors import InputError
 from mcheck.trace.codec import Codec, CodecError, opcode_words, opcodes_of
 from mcheck.trace.profile import load_profile
 
@@ -154,13 +155,10 @@ OBJ_OPS = frozenset({0xA, 0xD})
 MODIFY_OPS = frozenset({0xB, 0xC})
 PARTS_OPS = frozenset({0xE, 0xF, 0x10, 0x11})
 FAMILIES = {"list": LIST_OPS, "caps": CAP_OPS, "objects": OBJ_OPS, "modify": MODIFY_OPS, "parts": PARTS_OPS}
-BASE_OPCODES = LIST_OPS
 BUNDLE = OBJ_OPS | MODIFY_OPS | PARTS_OPS          # the dev-parts bundle of D-DP-1
 DEVPARTS_OPCODES = CAP_OPS | BUNDLE
-SUPPORTED = LIST_OPS | DEVPARTS_OPCODES             # every opcode this device implements (some group)
 SELF_SUPPORTED = LIST_OPS | CAP_OPS
 SRIOV_SUPPORTED = LIST_OPS | BUNDLE
-CAP_CMDS = {"CAP_ID_LIST_QUERY", "DEVICE_CAP_GET", "DRIVER_CAP_SET"}
 MEMBER_CMDS = {"RESOURCE_OBJ_CREATE", "RESOURCE_OBJ_DESTROY", "RESOURCE_OBJ_MODIFY", "RESOURCE_OBJ_QUERY",
                "DEV_PARTS_METADATA_GET", "DEV_PARTS_GET", "DEV_PARTS_SET", "DEV_MODE_SET"}
 DEFERRABLE = {"DEV_PARTS_METADATA_GET", "DEV_PARTS_GET", "DEV_PARTS_SET", "DEV_MODE_SET"}
@@ -219,6 +217,24 @@ class ResourceObject:
     member: int
     kind: str                      # "get" | "set": the type of the last CREATE or MODIFY
     created: str                   # the type given at CREATE (what bug query-ignores-modify reports)
+
+
+AUTONOMOUS = True     # the device can act on its own (mcheck.device.devices)
+
+
+def make(*, members: int, queues: int, objects: int, pages: int, bugs: set[str], compat: str,
+         variants: list[str], options: dict[str, Any]) -> Virtio14Device:
+    """The device for `mcheck emulate` (mcheck.device.devices); `options` are other
+    profiles' readings, which this device does not take."""
+    if options:
+        flag = {"chunk": "ctx-chunk", "wire_profile": "wire-profile"}.get(next(iter(options)), next(iter(options)).replace("_", "-"))
+        raise InputError(f"--{flag}: only the draft-v1 device takes this option")
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise InputError(f"--variant {bad[0]}: unknown variant for profile virtio-1.4 "
+                         f"(known: {', '.join(sorted(VARIANTS))})")
+    return Virtio14Device(members=members, queues=queues, objects=objects, pages=pages, bugs=bugs, compat=compat,
+                          variants=set(variants))
 
 
 class Virtio14Device:
@@ -519,7 +535,7 @@ class Virtio14Device:
             self._object(f, member, "set")
             value, held = self._check_set(f.get("parts", []))
             if running and (refuse is not None or self.bug("set-while-running")):
-                if not self.bug("set-while-running"):
+                if not self.bug("set-while-running") and refuse is not None:
                     raise refuse               # D-DP-4: SHOULD refuse while running
                 if value is not None:
                     member.status = value      # the bug: applied at once, not at the resume
@@ -554,7 +570,7 @@ class Virtio14Device:
 
     def _header(self, part: dict[str, Any]) -> dict[str, Any]:
         """The part header METADATA_GET(LIST) reports for one part."""
-        head = {k: part[k] for k in ("type", "flags", "index", "offset") if k in part}
+        head: dict[str, Any] = {k: part[k] for k in ("type", "flags", "index", "offset") if k in part}
         head["length"] = len(self.codec.encode_parts([part])) - 16
         return head
 
@@ -647,7 +663,7 @@ class Virtio14Device:
         member.early = False
         member.mode = "running"
         if was_stopped and member.driver_ok and not self.bug("resume-no-notify"):
-            for q, g in zip(member.queues, member.guests):
+            for q, g in zip(member.queues, member.guests, strict=True):
                 if q.q in member.unnotified or (restored and g.used_idx()):
                     member.owed.add(q.q)
         if was_stopped:
@@ -762,7 +778,7 @@ class Virtio14Device:
         member.early = False
         member.unnotified.clear()
         member.owed.clear()
-        for q, g in zip(member.queues, member.guests):
+        for q, g in zip(member.queues, member.guests, strict=True):
             q.reset()
             g.init()       # the guest driver throws its rings away and starts again
         member.kicked.clear()
@@ -949,7 +965,7 @@ class Virtio14Device:
                                      "queues": [{"last_avail": d.last_avail, "used_idx": d.used_idx,
                                                  "inflight": len(d.inflight), "avail_idx": g.avail_idx(),
                                                  "guest_used_idx": g.used_idx()}
-                                                for d, g in zip(x.queues, x.guests)]}
+                                                for d, g in zip(x.queues, x.guests, strict=True)]}
                             for m, x in self.members.items()}}
 
 

@@ -92,15 +92,6 @@ class GuestDriver:
         self.mem.write(avail_addr(self.q) + 2, ((idx + 1) & 0xFFFF).to_bytes(2, "little"))
         return True
 
-    def used_entries(self) -> list[tuple[int, int]]:
-        """Every (descriptor id, length) in the used ring up to the used index (oldest first)."""
-        out = []
-        for n in range(max(0, self.used_idx() - QSIZE), self.used_idx()):
-            base = used_addr(self.q) + 4 + 8 * (n % QSIZE)
-            out.append((int.from_bytes(self.mem.data[base : base + 4], "little"),
-                        int.from_bytes(self.mem.data[base + 4 : base + 8], "little")))
-        return out
-
 
 DmaHook = Callable[[int, int, bool], None]   # (address, length, report as a DmaWrite event)
 

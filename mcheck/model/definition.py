@@ -230,6 +230,9 @@ class Model:
     bugs: Mapping[str, str] = {}
     # wire profile the model's events are encoded with (see mcheck.trace)
     profile: str | None = None
+    # module that turns the model's actions into device steps and judges a device's answers
+    # (mcheck.conformance: gen-tests, conform, replay --backend); None: no conformance adapter
+    conformance_adapter: str | None = None
     # event kinds a capture does not record, so the replayer lets them happen unseen
     unobserved: tuple[str, ...] = ("doorbell",)
     # the clause catalogue (`mcheck clauses`): a name, read from clauses/<name>.toml next to

@@ -1,11 +1,17 @@
-"""`mcheck replay TRACE`: replay a capture against the model, report divergences."""
+"""`mcheck replay TRACE`: replay a capture against the model, report divergences.
+
+Replaying a trace *to a device* (`--backend`) is not this package's job: the command layer
+above it (mcheck.conformance.replay_command) passes a `DeviceReplay` to `register`, which
+adds the backend options and is called when --backend is given. Without one, `replay`
+has no --backend option.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Protocol
 
-from mcheck.device.replay_backend import add_backend_argument, run_backend_replay
 from mcheck.errors import InputError
 from mcheck.explore import gensource
 from mcheck.model.params import parse_assignments
@@ -42,7 +48,14 @@ def hidden_kinds(given: list[str] | None) -> list[str] | None:
     return list(given)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+class DeviceReplay(Protocol):
+    """Replaying a trace to a device: adds its options to the parser, runs with them."""
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace, outputs: Outputs) -> int: ...
+
+
+def register(sub: argparse._SubParsersAction, device: DeviceReplay | None = None) -> None:
     p = sub.add_parser("replay", help="replay a JSONL or pcapng trace against the model")
     p.add_argument("trace", metavar="TRACE", help="a .jsonl or .pcapng trace")
     p.add_argument("--model", metavar="M", help="model name or file (default: the one of the trace's profile)")
@@ -59,8 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"bound on the set of model states consistent with the trace (default {DEFAULT_MAX_CANDIDATES:,})")
     p.add_argument("--dump-code", metavar="DIR", help="write the generated Python the replay runs into DIR")
     add_output_arguments(p)
-    add_backend_argument(p)
-    p.set_defaults(run=run_replay)
+    if device is not None:
+        device.add_arguments(p)
+    p.set_defaults(run=run_replay, device_replay=device)
     declare("replay", p)
 
 
@@ -72,7 +86,7 @@ def run_replay(args: argparse.Namespace) -> int:
     check_output_dir(args.dump_code, "--dump-code")
     gensource.dump_to(args.dump_code)
     if mode != "model":
-        return run_backend_replay(args, outputs)  # drive a device with the trace (mcheck.device)
+        return int(args.device_replay.run(args, outputs))  # drive a device with the trace
     trace = open_trace(args.trace, profile=args.profile, reader=args.reader)
     model = model_for_trace(trace.header, args.model, parse_assignments(args.params))
     with progress_for(args) as progress:

@@ -31,7 +31,7 @@ TICK = 1000   # ns between events
 
 def adapter_of(model: LoadedModel) -> Any:
     """The device adapter of the model's wire profile (what a model step means on the wire)."""
-    from mcheck.device.gen import adapter_for
+    from mcheck.conformance.gen import adapter_for
     return adapter_for(model)
 
 

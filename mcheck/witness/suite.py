@@ -1,5 +1,5 @@
 """A counterexample as a conformance test: the driver inputs of its steps, with the answers
-and device behaviour the model *without* the bug expects (mcheck.device.gen's Builder turns
+and device behaviour the model *without* the bug expects (mcheck.conformance.gen's Builder turns
 model actions into test events, so the test is judged like any generated one).
 
 The path is walked in the correct model. A step it takes the same way becomes that step's
@@ -25,7 +25,7 @@ from mcheck.witness.search import Counterexample
 
 
 def build_test(cx: Counterexample, name: str = "witness") -> Any:
-    from mcheck.device.gen import Builder
+    from mcheck.conformance.gen import Builder
     from mcheck.trace.codec import Codec
     from mcheck.trace.profile import load_profile
     correct, model = cx.correct, cx.model
@@ -90,7 +90,7 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
 
 def write_suite(cx: Counterexample, out: str | Path) -> Path:
     """A one-test suite directory (suite.json and witness.jsonl) for `mcheck conform`."""
-    from mcheck.device.gen import Suite, write_suite as write
+    from mcheck.conformance.gen import Suite, write_suite as write
     start = time.monotonic()
     t = build_test(cx)
     v = cx.violation

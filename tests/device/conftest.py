@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 
 
 @pytest.fixture(scope="session")
 def suite14(tmp_path_factory):
     """The virtio-1.4 conformance suite at the default size (members=1), generated once."""
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
     out = tmp_path_factory.mktemp("suite14")
     suite = generate("virtio-1.4", {"members": 1})
     write_suite(suite, out)
@@ -32,7 +32,7 @@ def suite14_sample(suite14) -> list[str]:
 @pytest.fixture(scope="session")
 def suite14_linux(tmp_path_factory):
     """The virtio-1.4 suite generated with the Linux preset (-p compat=linux), generated once."""
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
     out = tmp_path_factory.mktemp("suite14linux")
     suite = generate("virtio-1.4", {"members": 1, "compat": "linux"})
     write_suite(suite, out)
@@ -56,7 +56,7 @@ def emulator(tmp_path):
 @pytest.fixture(scope="session")
 def suite_draft(tmp_path_factory):
     """The draft-v1 conformance suite at the default size, generated once."""
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
     out = tmp_path_factory.mktemp("suitedraft")
     suite = generate("draft-v1", {"members": 1})
     write_suite(suite, out)

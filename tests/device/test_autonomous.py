@@ -1,6 +1,6 @@
 """Autonomous devices: a device that fetches, writes back and notifies on its own is judged by
 what it does, with the runner driving only what a host can (docs/device-protocol.md,
-"Autonomous devices"; mcheck.device.runner.run_test_autonomous).
+"Autonomous devices"; mcheck.conformance.runner.run_test_autonomous).
 
 The default run: the protocol (HELLO, events between requests, `before`, quiesce), the
 runner's plan, the correct autonomous emulator passing the whole virtio-1.4 suite, and a
@@ -16,11 +16,11 @@ import sys
 
 import pytest
 
-from mcheck.device import killmatrix
+from mcheck.conformance import killmatrix
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.killmatrix import UNCATCHABLE, UNCATCHABLE_AUTONOMOUS, catalogue, kill_row, start_emulator, \
-    stop_emulator
-from mcheck.device.runner import HOST_STEPS, autonomous_plan
+from mcheck.conformance.killmatrix import UNCATCHABLE, UNCATCHABLE_AUTONOMOUS, catalogue, kill_row
+from mcheck.device.spawn import start_emulator, stop_emulator
+from mcheck.conformance.runner import HOST_STEPS, autonomous_plan
 from mcheck.device.virtio14 import SRIOV_SUPPORTED
 from mcheck.device.virtq import PAGE, avail_addr, used_addr
 from mcheck.trace.codec import opcode_words
@@ -169,7 +169,7 @@ def test_every_other_bug_is_caught_in_autonomous_mode(suite14, tmp_path, bug):
 def test_multi_member_bug_is_caught_in_autonomous_mode(tmp_path, bug):
     """The bugs that need a second member, on the targeted members=2 suite (gen-tests
     --classes-only), as in the driven kill matrix."""
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
     write_suite(generate("virtio-1.4", {"members": 2}, classes_only=True), tmp_path / "m2")
     row = kill_row(tmp_path / "m2", tmp_path / "m2.sock", "virtio-1.4", bug, members=2, autonomous=True)
     assert row.caught and row.clauses, f"--autonomous --bug {bug}: {row.message}"

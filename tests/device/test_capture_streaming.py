@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.trace.codec import opcode_words
 from mcheck.trace.io import read_trace
 

@@ -8,7 +8,7 @@ import json
 
 
 from mcheck.cli import main
-from mcheck.device.conform import reading_line, render_conform, run_suite
+from mcheck.conformance.conform import reading_line, render_conform, run_suite
 
 from tests.result_schema import validate_result
 

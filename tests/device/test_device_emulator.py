@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
-from mcheck.device.replay_backend import backend_replay
+from mcheck.device.spawn import start_emulator, stop_emulator
+from mcheck.conformance.replay_backend import backend_replay
 from mcheck.device.virtio14 import SELF_SUPPORTED, SRIOV_SUPPORTED
 from mcheck.trace.codec import opcode_words
 from mcheck.model.registry import load_model
@@ -63,7 +63,7 @@ def test_replay_to_device_reports_where_the_device_differs(tmp_path, suite14):
     suite_dir, _ = suite14
     good = start_emulator(tmp_path / "good.sock", members=1, capture=str(tmp_path / "cap.jsonl"))
     try:
-        from mcheck.device.conform import run_suite
+        from mcheck.conformance.conform import run_suite
         run_suite(str(suite_dir), f"emulator:unix:{tmp_path / 'good.sock'}", only=["walk-001"])
     finally:
         stop_emulator(good)

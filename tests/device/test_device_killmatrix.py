@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mcheck.device.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row, start_emulator, stop_emulator
+from mcheck.conformance.killmatrix import MULTI_MEMBER, UNCATCHABLE, catalogue, kill_row
+from mcheck.device.spawn import start_emulator, stop_emulator
 
 # the clause the first failure of each class that escaped an earlier suite must name (issue:
 # "each caught by a test named after its clause"); the test ids carry it
@@ -65,7 +66,7 @@ def suites(suite14, suite_draft):
 @pytest.fixture(scope="session")
 def suite14_m2(tmp_path_factory):
     """The targeted virtio-1.4 tests at members=2 (gen-tests --classes-only): ownership across members."""
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
     out = tmp_path_factory.mktemp("suite14m2")
     suite = generate("virtio-1.4", {"members": 2}, classes_only=True)
     write_suite(suite, out)
@@ -173,7 +174,7 @@ def test_uncatchable_bug_is_a_catalogue_bug_that_passes(suites, tmp_path, profil
 def test_suite_too_large_for_the_walk_is_refused_early_with_the_alternative():
     """The covering walk keeps every transition in memory: past the cap the exploration
     stops at once (not after recording them all) and the error points at --classes-only."""
-    from mcheck.device.gen import generate
+    from mcheck.conformance.gen import generate
     from mcheck.errors import InputError
     with pytest.raises(InputError, match=r"more than 1,000 transitions .*--classes-only"):
         generate("virtio-1.4", {"members": 1}, edge_cap=1000)
@@ -190,7 +191,7 @@ def test_draft_device_chooses_its_context_chunks(suite_draft, tmp_path, chunk):
     """The chunks of a context read are the device's choice: the correct emulator passes the
     suite's targeted tests and its first walks and fault tests with any chunk size from
     adaptdraft.CTX_CHUNK up (each chunk is judged by where it falls in the whole context)."""
-    from mcheck.device.conform import run_suite
+    from mcheck.conformance.conform import run_suite
     suite_dir, suite = suite_draft
     names = [t.name for t in suite.tests][:40] + [t.name for t in suite.tests if t.kind == "targeted"]
     proc = start_emulator(tmp_path / "c.sock", profile="draft-v1", members=2, extra=["--ctx-chunk", str(chunk)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcheck.device.migrate import run_demo
+from mcheck.conformance.migrate import run_demo
 
 
 @pytest.mark.parametrize("profile", ["virtio-1.4", "draft-v1"])
@@ -36,7 +36,7 @@ def test_dma_after_stop_fails_and_says_why(tmp_path, profile, bug):
 
 def test_payload_ring_indices_unwrap_past_65535_buffers():
     """Issue 15 item 8: the payload carries the 16-bit ring index; the demo's sequence is unbounded."""
-    from mcheck.device.migrate import unwrap_index
+    from mcheck.conformance.migrate import unwrap_index
     assert unwrap_index(5, 10) == 5
     assert unwrap_index(0, 65_537) == 65_536          # the 65,537th buffer wrapped to index 0
     assert unwrap_index(65_535, 65_537) == 65_535     # its predecessor is not confused with it

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcheck.cli import main
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 REFERENCE = sorted(TRACES.glob("linux/*.jsonl"))

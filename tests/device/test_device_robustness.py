@@ -86,7 +86,7 @@ def test_malformed_frame_names_the_command(tmp_path, behaviour):
 
 
 def test_conform_against_a_silent_device_fails_fast_with_the_command(tmp_path, suite14):
-    from mcheck.device.conform import run_suite
+    from mcheck.conformance.conform import run_suite
     suite_dir, _ = suite14
     path = str(tmp_path / "d.sock")
     fake_device(path, "silent")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.device.draftv1 import DEFAULT_CHUNK, head_size
 from mcheck.device.virtq import PAGE, QSIZE
 

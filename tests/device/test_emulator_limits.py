@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.device.protocol import CONTROL, ERROR, FrameReader, frame, json_frame, parse_address
 from mcheck.device.server import MAX_CLIENTS, Emulator, serve_client
 from mcheck.device.virtio14 import Virtio14Device

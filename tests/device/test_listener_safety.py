@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,8 @@ import pytest
 
 from mcheck.bridge import example, kit
 from mcheck.cli import main
-from mcheck.device.killmatrix import start_emulator, stop_emulator
-from mcheck.device.migrate import PAIR_MODEL, SCENARIOS, clauses_named, run_endpoints
+from mcheck.device.spawn import start_emulator, stop_emulator
+from mcheck.conformance.migrate import PAIR_MODEL, SCENARIOS, clauses_named, run_endpoints
 from mcheck.trace.io import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,7 +196,7 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
 def test_a_held_command_is_recorded_when_its_completion_arrives(tmp_path):
     """A DEV_MODE_SET sent during an FLR is held (D-DP-17); the recorder writes it with its
     answer where the emulator does: after the flr_end that releases it."""
-    from mcheck.device.migrate import Clock, RecordingBackend
+    from mcheck.conformance.migrate import Clock, RecordingBackend
     proc = start_emulator(tmp_path / "d.sock", capture=str(tmp_path / "emu.jsonl"))
     try:
         dev = RecordingBackend(f"unix:{tmp_path / 'd.sock'}", name="source", clock=Clock(), timeout=5)

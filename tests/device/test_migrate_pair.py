@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mcheck.device.migrate import PAIR_MODEL, SCENARIOS, replay_captures, run_demo
+from mcheck.conformance.migrate import PAIR_MODEL, SCENARIOS, replay_captures, run_demo
 from mcheck.device.virtio14 import DEVICE_FEATURES, MIGRATION_BUGS, Virtio14Device
 from mcheck.trace.io import read_trace
 

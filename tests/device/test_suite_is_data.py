@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from mcheck.cli import main
-from mcheck.device.conform import load_suite
+from mcheck.conformance.conform import load_suite
 from mcheck.errors import InputError
 
 

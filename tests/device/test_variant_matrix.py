@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from mcheck.device.killmatrix import MODEL_GAPS, variant_row, variants
+from mcheck.conformance.killmatrix import MODEL_GAPS, variant_row, variants
 from mcheck.device.virtio14 import VARIANTS
 
 CLAUSE = re.compile(r"\b([DIRT]-[A-Z]+-\d+|Q\d+|T\d+)\b")
@@ -45,7 +45,7 @@ def test_all_compatible_variants_together_pass_the_suite(suite14, tmp_path):
     alone: the slow per-variant rows, and docs/kill-matrix.md), plus the exclusive ones."""
     together = [v for v in variants() if v not in EXCLUSIVE and v not in MODEL_GAPS]
     suite_dir, suite = suite14
-    from mcheck.device.killmatrix import kill_row
+    from mcheck.conformance.killmatrix import kill_row
     extra = [arg for v in together for arg in ("--variant", v)]
     row = kill_row(suite_dir, tmp_path / "all.sock", "virtio-1.4", None, extra=extra, fail_fast=True)
     assert not row.caught, f"variants {together} failed {row.test} [{', '.join(row.clauses)}]: {row.message}"

@@ -25,7 +25,7 @@ from pathlib import Path
 from unittest import mock
 
 from mcheck.device.backend import EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.device.protocol import HELLO, TERMINAL, FrameReader, ProtocolError, frame
 
 from .corpus import HOSTILE_VALUES, Case, Outcome, _mutate_value, mutate_bytes, mutate_jsonl

@@ -41,7 +41,7 @@ def test_fuzz_hostile_inputs_long(tmp_path: Path) -> None:
 def device_suites(tmp_path_factory) -> dict:
     """Per profile: a generated suite, and the shortest test of each kind in it (kinds whose
     shortest test is over 1,000 events, the virtio-1.4 walk, only for the frame fuzz)."""
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, write_suite
 
     out = {}
     for profile in ("virtio-1.4", "draft-v1"):

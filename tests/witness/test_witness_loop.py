@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mcheck.device.conform import run_suite
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.conformance.conform import run_suite
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.errors import InputError
 from mcheck.model.registry import find_model_class, load_model
 from mcheck.witness import capture, search, suite

@@ -1,8 +1,9 @@
-"""`ModelBackend`: the in-process reference device, answering from the model itself.
+"""`ModelBackend`: the in-process reference device, answering from the model itself;
+`open_backend`: the backend a `--backend` spec names (an emulator or this one).
 
 It keeps one concrete model state. An admin command is decoded and observed like a trace
 event; the enabled action whose event agrees with it is taken and its answer encoded
-(mcheck.device.adapt14 / adaptdraft); with none enabled the command is held and retried
+(mcheck.conformance.adapt14 / adaptdraft); with none enabled the command is held and retried
 after every injected event (FLR end, reset end). Workload steps take the matching device
 action if the model enables it. Steps the model takes with no driver input (a member
 reset's end) are taken as soon as they are enabled.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mcheck.device.backend import DEFAULT_TIMEOUT, EmulatorBackend
 from mcheck.errors import InputError
 from mcheck.explore.codegen import Layout
 from mcheck.model.registry import load_model
@@ -34,25 +36,27 @@ from mcheck.trace.events import (
 )
 from mcheck.trace.profile import load_profile
 
-MODEL_FOR_PROFILE = {"virtio-1.4": "virtio-1.4", "draft-v1": "draft-v1"}
 INJECT = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
           "doorbell": Doorbell, "pm_begin": PmBegin, "pm_end": PmEnd}
 
 
 class ModelBackend:
+    """`profile` names the model too (the built-in model of each profile has its name); its
+    adapter must say the model's actions are device behaviour (ANSWERS_AS_DEVICE)."""
+
     def __init__(self, profile: str, params: dict[str, Any]) -> None:
-        if profile != "virtio-1.4":
-            raise InputError(f"--backend model answers virtio-1.4 only (the draft-v1 model's hypervisor flow and "
-                             f"switchover are not device behaviour); use an emulator for {profile}")
         self.profile = profile
         self.params = {k: v for k, v in params.items() if k != "bug"}
+        self._load(self.params)
+        if not getattr(self.adapter, "ANSWERS_AS_DEVICE", False):
+            why = getattr(self.adapter, "NOT_A_DEVICE", "its actions are not device behaviour")
+            raise InputError(f"--backend model cannot answer for {profile} ({why}); use an emulator for {profile}")
         self.codec = Codec(load_profile(profile))
         self.tag = 0
-        self._load(self.params)
 
     def _load(self, params: dict[str, Any]) -> None:
-        from mcheck.device.gen import adapter_for
-        self.model = load_model(MODEL_FOR_PROFILE[self.profile], params)
+        from mcheck.conformance.gen import adapter_for
+        self.model = load_model(self.profile, params)
         self.adapter = adapter_for(self.model)
         self.observe = self.adapter.observe_wrapper(self.model)
         self.layout = Layout.of(self.model)
@@ -76,7 +80,7 @@ class ModelBackend:
         """The model's answer to an observed input: of the permitted answers, the one a
         device gives when nothing goes wrong (success before failure, no EAGAIN, no SHOULD
         departure), as the suite's example answers are chosen."""
-        from mcheck.device.gen import _preference
+        from mcheck.conformance.gen import _preference
         found = []
         for act in self.model.actions:
             ev = act.event
@@ -169,3 +173,15 @@ class ModelBackend:
 
     def close(self) -> None:
         pass
+
+
+def open_backend(spec: str, *, timeout: float = DEFAULT_TIMEOUT, profile: str | None = None,
+                 params: dict[str, Any] | None = None) -> Any:
+    """`emulator:ADDR` (ADDR = unix:PATH or tcp:HOST:PORT) or `model`."""
+    if spec.startswith("emulator:"):
+        return EmulatorBackend(spec[len("emulator:"):], timeout=timeout)
+    if spec == "model":
+        if profile is None:
+            raise InputError("--backend model needs the profile (taken from the trace or suite)")
+        return ModelBackend(profile, params or {})
+    raise InputError(f"bad backend {spec!r}: use emulator:unix:PATH, emulator:tcp:HOST:PORT or model")

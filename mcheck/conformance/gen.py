@@ -17,7 +17,7 @@
    probes and the member's DEV_PARTS_GET where an object allows it.
 
 A command step carries one answer the model permits; the runner judges the device's
-actual answer by replaying it against the model (mcheck.device.runner), so answers the
+actual answer by replaying it against the model (mcheck.conformance.runner), so answers the
 model leaves free (which error, which qualifier, EAGAIN) never fail a device.
 
 Each test is a trace file (driver-side events plus the expected device answers: the
@@ -31,7 +31,9 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ from mcheck.explore.codegen import Layout
 from mcheck.model.build import LoadedModel
 from mcheck.model.evaluate import evaluate
 from mcheck.model.expr import slots_of
-from mcheck.model.registry import load_model
+from mcheck.model.registry import find_model_class, load_model
 from mcheck.replay.stepper import step_functions
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import (
@@ -60,13 +62,22 @@ SUITE_VERSION = 1
 
 
 def adapter_for(model: LoadedModel) -> Any:
-    if model.model.profile == "virtio-1.4":
-        from mcheck.device import adapt14
-        return adapt14
-    if model.model.profile == "draft-v1":
-        from mcheck.device import adaptdraft
-        return adaptdraft
-    raise InputError(f"model {model.name}: no device adapter for profile {model.model.profile!r}")
+    """The conformance adapter module the model names (`Model.conformance_adapter`)."""
+    name = type(model.model).conformance_adapter
+    if name is None:
+        raise InputError(f"model {model.name}: no device adapter (its class names no conformance_adapter module)")
+    return import_module(name)
+
+
+def suite_params(spec: str, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` over the suite defaults of the model's adapter (SUITE_DEFAULTS: e.g. one
+    member, so that a suite stays small) for the parameters the model has."""
+    cls = find_model_class(spec)
+    if cls.conformance_adapter is None:
+        return dict(params)
+    names = {p.name for p in cls.params}
+    defaults = getattr(import_module(cls.conformance_adapter), "SUITE_DEFAULTS", {})
+    return {**{k: v for k, v in defaults.items() if k in names}, **params}
 
 
 @dataclass
@@ -99,12 +110,13 @@ class Builder:
                     self.prop_clauses.setdefault(a, set()).update(prop.clauses)
         self.invariant_clauses = {c for prop in model.properties if prop.kind == "invariant" for c in prop.clauses}
         self.by_label: dict[tuple, list[int]] = {}
-        for a in model.actions:
-            self.by_label.setdefault((a.name, tuple(sorted((k, v) for k, v in a.params.items() if k != "outcome"))), []).append(a.index)
+        for act in model.actions:
+            self.by_label.setdefault((act.name, tuple(sorted((k, v) for k, v in act.params.items() if k != "outcome"))),
+                                     []).append(act.index)
         for lst in self.by_label.values():   # `find` prefers the answer a device can be led to: success, no warning
             lst.sort(key=lambda a: _preference(model.actions[a].event))
         self.admin_labels = [(label, lst) for label, lst in self.by_label.items()
-                             if all(model.actions[a].event is not None and model.actions[a].event.get("kind") == "admin"
+                             if all((model.actions[a].event or {}).get("kind") == "admin"
                                     for a in lst)]
         self.by_name: dict[str, list[int]] = {}
         for (name, _), lst in self.by_label.items():
@@ -209,7 +221,7 @@ class Builder:
         fails wherever the walk happens to have covered that answer's instance."""
         for (_name, _params), lst in self.admin_labels:
             enabled = [a for a in lst if self.steps[a](x) is not None]
-            if not enabled or any(self.model.actions[a].event.get("ok") for a in enabled):
+            if not enabled or any((self.model.actions[a].event or {}).get("ok") for a in enabled):
                 continue
             if any(self.steps[a](x) != x for a in enabled):
                 continue
@@ -240,7 +252,7 @@ class Builder:
         self._add(t, AdminComplete, tag=tag, writable=self.adapter.result_bytes(self.codec, act.event, self.queues))
 
 
-def _preference(ev: dict[str, Any] | None) -> tuple[bool, bool, bool]:
+def _preference(ev: Mapping[str, Any] | None) -> tuple[bool, bool, bool]:
     if ev is None:
         return (False, False, False)
     return (not ev.get("ok", True), bool(ev.get("transient")), "should" in ev)
@@ -311,8 +323,8 @@ def _bfs_to_uncovered(succ: dict[int, dict[int, int]], left: dict[int, int], src
         u = todo.popleft()
         if left.get(u) and u != src:
             path = []
-            while parent[u] is not None:
-                p, a = parent[u]
+            while (step := parent[u]) is not None:
+                p, a = step
                 path.append((p, a, u))
                 u = p
             return path[::-1]
@@ -358,18 +370,20 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
         raise InputError(f"model {model.name}: exploration hit a bound ({', '.join(result.bounds_hit)}); choose smaller parameters")
     if exp.transitions > edge_cap:
         raise too_many
+    assert exp.edges is not None       # record_edges=True
+    all_edges = exp.edges
     start = exp.init_ids[0]
     states = exp.states
     b = Builder(model, adapter)
     tests: list[TestCase] = []
-    probed: set[int] = set()
+    probed: set[Any] = set()     # states (u), or (u, epoch) when the runner replays
     replayed = hasattr(adapter, "DRIVEN")     # the runner judges every step through the replay
     if replayed:
-        runs = instance_walk(exp.edges, start)
+        runs = instance_walk(all_edges, start)
     else:
         # a runner that judges by the walk's own states (draft-v1) walks every distinct
         # transition: the walk covers each edge as if it were its own instance
-        edges = list(exp.edges)
+        edges = list(all_edges)
         runs = [[(u, edges[k][2], v) for u, k, v in run]
                 for run in instance_walk([(u, v, k) for k, (u, v, _a) in enumerate(edges)], start)]
     epoch = 0
@@ -408,7 +422,7 @@ def generate(model_spec: str, params: dict[str, Any], *, run_length: int = 1500,
         extra = fault_tests(model, b, exp, fault_points(model, b, exp))
         early = [t for t in extra if t.holds][:8]
         tests = tests[:1] + early + tests[1:] + [t for t in extra if t not in early]
-    reachable = {a for _, _, a in exp.edges}     # edges are (source, target, action)
+    reachable = {a for _, _, a in all_edges}     # edges are (source, target, action)
     walked = {a for c in chunks for (_, a, _) in c}
     fired = {a for t in tests for a in t.actions}
     model_clauses = sorted({c for a in model.actions for c in a.clauses} | {c for p in model.properties for c in p.clauses})

@@ -5,10 +5,11 @@ for (`request_of`), and powering the device on and sending them pipelined (`powe
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mcheck.device.backend import DeviceError, batch_of
-from mcheck.device.judging import INJECTED, Failure, Outcome
+from mcheck.conformance.judging import INJECTED, Failure, Outcome
 
 
 def request_of(ev: Any) -> tuple | None:

@@ -3,7 +3,7 @@ docs/device-protocol.md, "Autonomous devices"): what a host sends such a device 
 (`autonomous_plan`: admin commands, injected events and the guest's steps as written, the
 test's device-internal steps as quiescence points), the obligation at a quiescence point
 the model cannot state, and the liveness post; what the device answered and did is judged
-through the model's replay (mcheck.device.judging.ReplaySession).
+through the model's replay (mcheck.conformance.judging.ReplaySession).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mcheck.device.backend import DeviceError, batch_of
-from mcheck.device.judging import Failure, Judge, Outcome, ReplaySession, command_text
-from mcheck.device.plan import request_of
+from mcheck.conformance.judging import Failure, Judge, Outcome, ReplaySession, command_text
+from mcheck.conformance.plan import request_of
 
 # workload steps a host can drive: the guest driver's own steps and a PCI configuration read;
 # every other step of a test (fetch, complete, notify, config, pme, service, run, dma) is the
@@ -290,7 +290,7 @@ def run_test_autonomous(backend: Any, judge: Judge, events: list[Any], name: str
             fail.append(Failure(-1, str(exc), []))
             return False
         befores = list(getattr(backend, "before", None) or []) or [None] * len(got)
-        for (ev, req), (answer, devs), before in zip(entries, got, befores):
+        for (ev, req), (answer, devs), before in zip(entries, got, befores, strict=False):
             judge_entry(ev, req, answer, devs, before)
         return True
 

@@ -63,10 +63,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from mcheck.device.backend import DeviceError, EmulatorBackend
-from mcheck.device.killmatrix import start_emulator, stop_emulator
+from mcheck.device.spawn import start_emulator, stop_emulator
 from mcheck.device.virtq import avail_addr, used_addr
 from mcheck.errors import InputError, ModelDefinitionError
 from mcheck.trace.codec import Codec
@@ -317,6 +318,7 @@ class Demo:
     def __init__(self, profile: str, bugs: list[str], out: Path, buffers: int, *, scenario: str = "normal",
                  dst_bugs: list[str] | None = None) -> None:
         self.profile, self.bugs, self.out, self.buffers = profile, bugs, out, buffers
+        self.flow = flow_of(profile)
         self.scenario = scenario
         self.dst_bugs = list(dst_bugs or [])
         self.codec = Codec(load_profile(profile))
@@ -346,7 +348,7 @@ class Demo:
     def work(self, host: Host, op: str, arg: int = 0) -> bool:
         done = host.dev.workload(op, host.member, arg)
         self._collect(host)
-        if host is self.guest and self.profile != "draft-v1":
+        if host is self.guest and self.flow.guest_watches:
             self._watch(host)
         return done
 
@@ -362,7 +364,7 @@ class Demo:
             if ev.KIND == "used_notify":
                 if host.quiet is not None:
                     host.quiet_notifications += 1
-                elif host is self.guest and self.profile != "draft-v1":
+                elif host is self.guest and self.flow.guest_watches:
                     self.notified = self.used_index(host)
                 continue
             if ev.KIND != "dma_write":
@@ -730,7 +732,7 @@ class Demo:
 
     def continue_on(self, h: Host, extra: int) -> None:
         """The guest runs on `h`: posts, the device serves and notifies; at the end everything is drained."""
-        if self.profile == "draft-v1":
+        if not self.flow.guest_watches:     # the guest only has the device serve what it posted
             for _ in range(4):
                 self.work(h, "service")
             return
@@ -754,7 +756,7 @@ class Demo:
     def judge(self, hosts: list[Host]) -> None:
         for h in hosts:
             writes = ", ".join(h.writes_after_stop)
-            if writes and self.profile == "draft-v1":
+            if writes and not self.flow.cites_clauses:
                 self.problems.append(f"the {h.name} device wrote guest memory after it was stopped: {writes}")
             elif writes and h.name == "source":
                 self.problems.append(f"the source device wrote guest memory after it was stopped: {writes} "
@@ -779,28 +781,24 @@ def run_demo(profile: str, bugs: list[str], out: Path, *, buffers: int = 3, time
     """One migration between two emulator processes started here; their own captures are replayed."""
     if scenario not in SCENARIOS:
         raise InputError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
-    if profile == "draft-v1" and scenario != "normal":
-        raise InputError(f"--scenario {scenario}: only the virtio-1.4 flow has scenarios")
+    flow = flow_of(profile)
+    if not flow.scenarios and scenario != "normal":
+        raise InputError(f"--scenario {scenario}: only the {_flows_with('scenarios')} flow has scenarios")
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="mcheck-migrate-"))
-    draft = profile == "draft-v1"
-    pages = 2 if draft else 8
+    pages = flow.pages
     demo = Demo(profile, bugs, out, buffers, scenario=scenario, dst_bugs=dst_bugs)
     caps = {"source": out / "source.jsonl", "destination": out / "destination.jsonl"}
     procs = []
     try:
-        procs.append(start_emulator(tmp / "src.sock", profile=profile, members=2 if draft else 1, bugs=bugs,
+        procs.append(start_emulator(tmp / "src.sock", profile=profile, members=flow.members, bugs=bugs,
                                     capture=str(caps["source"]), extra=["--pages", str(pages)]))
-        procs.append(start_emulator(tmp / "dst.sock", profile=profile, members=2 if draft else 1,
+        procs.append(start_emulator(tmp / "dst.sock", profile=profile, members=flow.members,
                                     bugs=demo.dst_bugs, capture=str(caps["destination"]),
                                     extra=["--pages", str(pages)]))
         s_dev = EmulatorBackend(f"unix:{tmp / 'src.sock'}", timeout=timeout)
         d_dev = EmulatorBackend(f"unix:{tmp / 'dst.sock'}", timeout=timeout)
-        if draft:
-            s_dev.power_on({"members": 2, "pages": pages, "initialised": "odd"})
-            d_dev.power_on({"members": 2, "pages": pages, "initialised": "none"})
-        else:
-            power_on_v14(demo, s_dev, d_dev, pages)
+        flow.power_on(demo, s_dev, d_dev, pages)
         migrate(demo, s_dev, d_dev, pages)
         s_dev.close()
         d_dev.close()
@@ -828,32 +826,89 @@ def power_on_v14(demo: Demo, s_dev: EmulatorBackend, d_dev: EmulatorBackend, pag
         d_dev.power_on({"members": 1, "pages": pages})
 
 
+def power_on_draft(demo: Demo, s_dev: EmulatorBackend, d_dev: EmulatorBackend, pages: int) -> None:
+    """draft-v1: two members on each device (the pair's source and destination member); the
+    source's guest driver is up, the destination's not yet."""
+    s_dev.power_on({"members": 2, "pages": pages, "initialised": "odd"})
+    d_dev.power_on({"members": 2, "pages": pages, "initialised": "none"})
+
+
+def _run_draft(demo: Demo, src: Host, dst: Host, pages: int) -> None:
+    demo.run_draft(src, dst, pages)
+    demo.continue_on(dst, 0)
+
+
+def _run_v14(demo: Demo, src: Host, dst: Host, pages: int) -> None:
+    demo.run_v14(src, dst, pages)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How migrate-demo migrates a device of one protocol (FLOWS); the demo asks these
+    fields, never the profile's name."""
+
+    members: int                 # members each emulator has
+    dst_member: int              # the member the destination host drives
+    pages: int                   # guest pages per member
+    scenarios: bool              # has the --scenario variants (else only "normal")
+    endpoints: bool              # can drive two running endpoints (--source/--destination)
+    guest_watches: bool          # the guest follows used-buffer notifications and the used index
+    cites_clauses: bool          # the end-to-end checks name spec clauses per end
+    power_on: Callable[[Demo, EmulatorBackend, EmulatorBackend, int], None]
+    run: Callable[[Demo, Host, Host, int], None]
+    renumber: bool               # merged capture: the destination's member 1 becomes member 2
+    replay_params: dict[str, int]       # model parameters each capture replays with
+    buffers_from_demo: bool             # replay_params' buffers is a cap on the guest's --buffers
+    hidden: tuple[str, ...]             # event kinds a capture does not record
+    replayed: tuple[str, ...]           # the captures replayed against the single-device model
+    pair_model: str | None              # the model the merged capture replays against, if any
+
+
+FLOWS: dict[str, Flow] = {
+    "virtio-1.4": Flow(members=1, dst_member=1, pages=8, scenarios=True, endpoints=True, guest_watches=True,
+                       cites_clauses=True, power_on=power_on_v14, run=_run_v14, renumber=True,
+                       replay_params={"members": 1, "queues": 1, "buffers": 2}, buffers_from_demo=False, hidden=("doorbell",),
+                       replayed=("source", "destination"), pair_model=PAIR_MODEL),
+    "draft-v1": Flow(members=2, dst_member=2, pages=2, scenarios=False, endpoints=False, guest_watches=False,
+                     cites_clauses=False, power_on=power_on_draft, run=_run_draft, renumber=False,
+                     replay_params={"members": 1, "pages": 2, "queues": 1, "buffers": 3}, buffers_from_demo=True,
+                     hidden=("doorbell", "driver_init", "driver_cfg_write", "reset_end"),
+                     replayed=("source", "merged"), pair_model=None),
+}
+DEFAULT_FLOW = "virtio-1.4"
+
+
+def flow_of(profile: str) -> Flow:
+    if profile not in FLOWS:
+        raise InputError(f"migrate-demo: no migration flow for profile {profile!r} (known: {', '.join(FLOWS)})")
+    return FLOWS[profile]
+
+
+def _flows_with(feature: str) -> str:
+    return ", ".join(p for p, f in FLOWS.items() if getattr(f, feature))
+
+
 def migrate(demo: Demo, s_dev: EmulatorBackend, d_dev: EmulatorBackend, pages: int) -> None:
     """The scenario's flow between two powered-on devices, then the end-to-end checks."""
-    draft = demo.profile == "draft-v1"
     src = Host("source", s_dev, 1, demo.codec, demo.log)
-    dst = Host("destination", d_dev, 2 if draft else 1, demo.codec, demo.log)
+    dst = Host("destination", d_dev, demo.flow.dst_member, demo.codec, demo.log)
     try:
-        if draft:
-            demo.run_draft(src, dst, pages)
-            demo.continue_on(dst, 0)
-        else:
-            demo.run_v14(src, dst, pages)
+        demo.flow.run(demo, src, dst, pages)
     except DemoFailure as exc:
         demo.problems.append(str(exc))
     demo.judge([src, dst])
 
 
 def run_endpoints(source: str, destination: str, out: Path, *, buffers: int = 3, timeout: float = 5.0,
-                  scenario: str = "normal") -> tuple[bool, Demo, dict[str, str]]:
-    """One scenario against two running device endpoints (virtio-1.4; ADDR as EmulatorBackend
+                  scenario: str = "normal", profile: str = DEFAULT_FLOW) -> tuple[bool, Demo, dict[str, str]]:
+    """One scenario against two running device endpoints (a flow with `endpoints`; ADDR as EmulatorBackend
     takes it). Nothing is started here and no device writes a capture for us: the demo records
     both captures itself from what crosses the sockets (RecordingBackend) and replays those.
     A device that breaks the protocol in the middle of the scenario fails it (one FAIL line)."""
     if scenario not in SCENARIOS:
         raise InputError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
-    pages = 8
-    demo = Demo("virtio-1.4", [], out, buffers, scenario=scenario)
+    demo = Demo(profile, [], out, buffers, scenario=scenario)
+    pages = demo.flow.pages
     caps = {"source": out / "source.jsonl", "destination": out / "destination.jsonl"}
     clock = Clock()
     devs: list[RecordingBackend] = []
@@ -861,9 +916,9 @@ def run_endpoints(source: str, destination: str, out: Path, *, buffers: int = 3,
         for name, addr in (("source", source), ("destination", destination)):
             devs.append(RecordingBackend(addr, name=name, clock=clock, timeout=timeout))
         for dev in devs:
-            if dev.header.profile != "virtio-1.4":
+            if dev.header.profile != profile:
                 raise InputError(f"--{dev.name} {dev.address}: the device speaks {dev.header.profile}; "
-                                 "--source/--destination drive virtio-1.4 devices only")
+                                 f"--source/--destination drive {profile} devices only")
             if dev.autonomous:
                 demo.notes.append(f"the {dev.name} endpoint works on its own (autonomous): the demo still asks "
                                   "for each device step with W requests and does not wait for quiescence, so "
@@ -871,7 +926,7 @@ def run_endpoints(source: str, destination: str, out: Path, *, buffers: int = 3,
         s_dev, d_dev = devs
         out.mkdir(parents=True, exist_ok=True)
         try:
-            power_on_v14(demo, s_dev, d_dev, pages)
+            demo.flow.power_on(demo, s_dev, d_dev, pages)
             migrate(demo, s_dev, d_dev, pages)
         except DeviceError as exc:
             demo.problems.append(f"the scenario stopped: {exc}")
@@ -880,7 +935,7 @@ def run_endpoints(source: str, destination: str, out: Path, *, buffers: int = 3,
     finally:
         for dev in devs:
             dev.close()
-    replays = replay_captures("virtio-1.4", caps, out, buffers, notes=demo.notes, details=demo.replay_details)
+    replays = replay_captures(profile, caps, out, buffers, notes=demo.notes, details=demo.replay_details)
     ok = not demo.problems and all(v == "holds" for v in replays.values())
     return ok, demo, replays
 
@@ -934,9 +989,9 @@ def _as_member(event: Any, mapping: dict[int, int]) -> Any:
             renumbered = readable[:16] + mapping[member].to_bytes(8, "little") + readable[24:]
             return dataclasses.replace(event, readable=renumbered)
         return event
-    member = getattr(event, "member", None)
-    if isinstance(member, int) and member in mapping and "member" in {f.name for f in dataclasses.fields(event)}:
-        return dataclasses.replace(event, member=mapping[member])
+    target = getattr(event, "member", None)
+    if isinstance(target, int) and target in mapping and "member" in {f.name for f in dataclasses.fields(event)}:
+        return dataclasses.replace(event, member=mapping[target])
     return event
 
 
@@ -950,26 +1005,24 @@ def replay_captures(profile: str, caps: dict[str, Path], out: Path, buffers: int
     notes = notes if notes is not None else []
     verdicts: dict[str, str] = {}
     caps = {**caps, "merged": out / "merged.jsonl"}
-    merge_captures(caps["source"], caps["destination"], caps["merged"], renumber=profile != "draft-v1")
-    if profile == "draft-v1":
-        params = {"members": 1, "pages": 2, "queues": 1, "buffers": min(3, buffers)}
-        hidden: tuple[str, ...] = ("doorbell", "driver_init", "driver_cfg_write", "reset_end")
-        targets = {"source": caps["source"], "merged": caps["merged"]}
-    else:
-        params = {"members": 1, "queues": 1, "buffers": 2}
-        hidden = ("doorbell",)
-        targets = {"source": caps["source"], "destination": caps["destination"]}
+    flow = flow_of(profile)
+    merge_captures(caps["source"], caps["destination"], caps["merged"], renumber=flow.renumber)
+    params = dict(flow.replay_params)
+    if flow.buffers_from_demo:
+        params["buffers"] = min(params["buffers"], buffers)
+    hidden = flow.hidden
+    targets = {name: caps[name] for name in flow.replayed}
     for name, path in targets.items():
         trace = read_trace(path, join=True)
         model = load_model(profile, params)
         outcome = replay_events(model, trace.events, hidden_kinds=hidden)
         verdicts[name] = outcome.result.verdict
         _detail(details, name, outcome)
-    if profile != "draft-v1":
+    if flow.pair_model:
         try:
-            pair = load_model(PAIR_MODEL, {"pairs": 1, "queues": 1, "buffers": 2})
+            pair = load_model(flow.pair_model, {"pairs": 1, "queues": 1, "buffers": 2})
         except (InputError, ModelDefinitionError) as exc:
-            notes.append(f"merged.jsonl not replayed: the pair model {PAIR_MODEL} is not available ({exc})")
+            notes.append(f"merged.jsonl not replayed: the pair model {flow.pair_model} is not available ({exc})")
         else:
             trace = read_trace(caps["merged"], join=True)
             outcome = replay_events(pair, trace.events, hidden_kinds=tuple(pair.model.unobserved))
@@ -987,8 +1040,8 @@ def _detail(details: dict[str, str] | None, name: str, outcome: Any) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("migrate-demo", help="migrate a live device between two emulator processes and check it")
-    p.add_argument("--profile", choices=("virtio-1.4", "draft-v1"), default=None,
-                   help="protocol (default: the one whose catalogue has --bug, else virtio-1.4)")
+    p.add_argument("--profile", choices=tuple(FLOWS), default=None,
+                   help=f"protocol (default: the one whose catalogue has --bug, else {DEFAULT_FLOW})")
     p.add_argument("--bug", action="append", default=[], metavar="NAME", help="a catalogue bug for the SOURCE device")
     p.add_argument("--dst-bug", action="append", default=[], metavar="NAME",
                    help="a catalogue bug for the DESTINATION device (repeatable), e.g. dst-stale-position, "
@@ -1008,9 +1061,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_migrate_demo(args: argparse.Namespace) -> int:
-    from mcheck.device.draftv1 import BUGS as DRAFT_BUGS
+    from mcheck.device.devices import bugs_of
     from mcheck.device.protocol import parse_address
-    from mcheck.device.virtio14 import BUGS as V14_BUGS
     profile = args.profile
     dst_bugs = getattr(args, "dst_bug", [])
     scenario = getattr(args, "scenario", "normal")
@@ -1024,31 +1076,32 @@ def run_migrate_demo(args: argparse.Namespace) -> int:
             if names:
                 raise InputError(f"{opt}: migrate-demo starts no device with --source/--destination, so it cannot "
                                  "seed a bug; start the endpoint with the bug instead")
-        if profile == "draft-v1":
-            raise InputError("--profile draft-v1: --source/--destination drive virtio-1.4 devices only")
+        if profile is not None and not flow_of(profile).endpoints:
+            raise InputError(f"--profile {profile}: --source/--destination drive {_flows_with('endpoints')} devices only")
         for opt, addr in (("--source", source), ("--destination", destination)):
             try:
                 parse_address(addr)
             except InputError as exc:
                 raise InputError(f"{opt}: {exc}") from None
-        profile = "virtio-1.4"
+        profile = profile or DEFAULT_FLOW
     named = args.bug + dst_bugs
-    if profile is None:
-        profile = "draft-v1" if named and all(b in DRAFT_BUGS for b in named) else "virtio-1.4"
-    known = DRAFT_BUGS if profile == "draft-v1" else V14_BUGS
+    if profile is None:       # the flow whose catalogue has every bug named, else the default
+        others = [p for p in FLOWS if p != DEFAULT_FLOW]
+        profile = next((p for p in others if named and all(b in bugs_of(p) for b in named)), DEFAULT_FLOW)
+    known = bugs_of(profile)
     for opt, names in (("--bug", args.bug), ("--dst-bug", dst_bugs)):
         for b in names:
             if b not in known:
                 raise InputError(f"{opt} {b}: unknown bug for profile {profile} (known: {', '.join(sorted(known))})")
-    if profile == "draft-v1" and scenario == "all":
-        raise InputError("--scenario all: only the virtio-1.4 flow has scenarios")
+    if not flow_of(profile).scenarios and scenario == "all":
+        raise InputError(f"--scenario all: only the {_flows_with('scenarios')} flow has scenarios")
     if not 0 <= args.buffers <= MAX_BUFFERS:
         raise InputError(f"--buffers {args.buffers}: must be 0..{MAX_BUFFERS:,}")
     out = Path(args.out)
 
     def run_one(sc: str, where: Path) -> tuple[bool, Demo, dict[str, str]]:
-        if external:
-            return run_endpoints(source, destination, where, buffers=args.buffers, scenario=sc)
+        if source is not None and destination is not None:
+            return run_endpoints(source, destination, where, buffers=args.buffers, scenario=sc, profile=profile)
         return run_demo(profile, args.bug, where, buffers=args.buffers, scenario=sc, dst_bugs=dst_bugs)
 
     bugs = f" with source --bug {', '.join(args.bug)}" if args.bug else ""
@@ -1077,7 +1130,7 @@ def run_migrate_demo(args: argparse.Namespace) -> int:
         print(f"verdict: {'PASS' if passed == len(results) else 'FAIL'}")
         return 0 if passed == len(results) else 1
     ok, demo, replays = run_one(scenario, out)
-    flow = f", scenario {scenario}" if profile != "draft-v1" else ""
+    flow = f", scenario {scenario}" if flow_of(profile).scenarios else ""
     print(f"migrate-demo: {profile}{flow}{bugs}{ends}")
     for line in demo.log:
         print(f"  {line}")

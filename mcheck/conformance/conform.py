@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, open_backend, seconds
-from mcheck.device.runner import INJECTED, Judge, Outcome, run_test
+from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, seconds
+from mcheck.conformance.modelbackend import open_backend
+from mcheck.conformance.runner import INJECTED, Judge, Outcome, run_test
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, load_model
@@ -19,10 +20,7 @@ from mcheck.trace import safejson
 from mcheck.trace.codec import Codec
 from mcheck.trace.io import read_trace
 from mcheck.trace.profile import load_profile
-from mcheck.verdict import HOLDS, VIOLATED, ConformCoverage, ConformResult, PropertyVerdict, Violation, Witness
-
-DEFAULT_SIZES = {"virtio-1.4": {"members": 1}, "draft-v1": {"members": 1}}
-
+from mcheck.verdict import HOLDS, VIOLATED, ClauseResult, ConformCoverage, ConformResult, PropertyVerdict, Violation, Witness
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("gen-tests", help="derive a conformance suite covering every reachable action instance of a model")
@@ -57,10 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gen(args: argparse.Namespace) -> int:
-    from mcheck.device.gen import generate, write_suite
-    params = parse_assignments(args.params)
-    if args.model in DEFAULT_SIZES:
-        params = {**DEFAULT_SIZES[args.model], **params}
+    from mcheck.conformance.gen import generate, suite_params, write_suite
+    params = suite_params(args.model, parse_assignments(args.params))
     suite = generate(args.model, params, run_length=args.run_length, faults=not args.no_faults,
                      classes_only=args.classes_only)
     path = write_suite(suite, args.out)
@@ -137,7 +133,7 @@ def _check_manifest(data: dict[str, Any], manifest: Path) -> None:
     for key in ("params", "judge_params", "device"):
         if key not in data and key != "params":
             continue
-        value = data.get(key)
+        value: Any = data.get(key)
         need(isinstance(value, dict), key, "an object of parameter names and values")
         for name, v in value.items():
             need(isinstance(v, (str, bool)) or (isinstance(v, int) and 0 <= v < 2 ** 32),
@@ -150,7 +146,7 @@ def _check_manifest(data: dict[str, Any], manifest: Path) -> None:
             elif name == "clauses_not_covered":
                 need(isinstance(v, list) and all(isinstance(c, str) for c in v), f"coverage.{name}",
                      "a list of clause ids")
-    tests = data.get("tests")
+    tests: Any = data.get("tests")
     need(isinstance(tests, list), "tests", "a list")
     names: set[str] = set()
     for i, t in enumerate(tests):
@@ -169,10 +165,10 @@ def _check_manifest(data: dict[str, Any], manifest: Path) -> None:
 _LOADED: dict[tuple[str, float, str | None], tuple] = {}
 
 
-def _loaded(suite_dir: str, model_file: str | None = None) -> tuple[dict[str, Any], Path, Judge, dict[str, list[Any]]]:
+def _loaded(suite_dir: str, model_file: str | None = None) -> tuple[dict[str, Any], Path, Judge, dict[Any, list[Any]]]:
     """The suite, its model judge and its parsed tests, kept per process (a kill matrix runs one
     suite many times)."""
-    from mcheck.device.gen import adapter_for
+    from mcheck.conformance.gen import adapter_for
     data, root = load_suite(suite_dir, model_file)
     key = (str(root.resolve()), (root / "suite.json").stat().st_mtime, model_file)
     if key not in _LOADED:
@@ -184,7 +180,7 @@ def _loaded(suite_dir: str, model_file: str | None = None) -> tuple[dict[str, An
 
 
 #: the JSON annotations of a test file the runner acts on, and the type of each of their fields
-_NOTE_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+_NOTE_FIELDS: dict[str, dict[str, type]] = {
     "step ": {"op": str, "member": int, "queue": int, "expect": bool, "clauses": list},
     "check ": {"op": str, "member": int, "queue": int, "clauses": list},
 }
@@ -215,7 +211,7 @@ def _check_note(ev: Any, path: Path) -> None:
         if not isinstance(note, dict):
             raise InputError(f"{where} must be a JSON object")
         for key, typ in fields.items():
-            value = note.get(key)
+            value: Any = note.get(key)
             ok = isinstance(value, typ) and (typ is bool or not isinstance(value, bool))
             if typ is int and ok:
                 ok = 0 <= value < 256
@@ -274,7 +270,7 @@ def run_suite(suite_dir: str, backend_spec: str, *, timeout: float = DEFAULT_TIM
         return open_backend(backend_spec, timeout=timeout, profile=data["profile"],
                             params=data.get("judge_params", data["params"]))
 
-    from mcheck.device.runner import Failure
+    from mcheck.conformance.runner import Failure
     gone: str | None = None
     backend = connect()          # no device at all: a one-line error (exit 2)
     try:
@@ -340,7 +336,7 @@ def detect_readings(data: dict[str, Any], outcomes: list[Outcome],
     times, which the spec permits). `params`: only these parameters (default: every open one)."""
     import re
 
-    from mcheck.device.gen import adapter_for
+    from mcheck.conformance.gen import adapter_for
     base = dict(data.get("judge_params", data["params"]))
     loaded = load_model(data["model"], base)
     passed = [o for o in outcomes if o.passed and o.observed]
@@ -413,8 +409,8 @@ def reading_line(r: dict[str, Any]) -> str:
         return f"reading: follows reading {' or '.join(r['follows'])} of {label} ({'; '.join(why)})"
     if r["verdict"] == "not exercised":
         return f"reading: {label} not exercised (every reading is consistent with the {r['tests']} passing tests)"
-    why = ", ".join(f"{v} by {x['test']}" for v, x in r["values"].items())
-    return f"reading: {label} mixed: no single reading explains every test ({why} ruled out); the spec permits either"
+    ruled = ", ".join(f"{v} by {x['test']}" for v, x in r["values"].items())
+    return f"reading: {label} mixed: no single reading explains every test ({ruled} ruled out); the spec permits either"
 
 
 def _clause_order(clause: str) -> tuple[Any, ...]:
@@ -430,7 +426,7 @@ def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[
     lists the tests that exercised it (or whose failure names it), how many passed and failed,
     and how many failures name the clause (`blamed`)."""
     props, violations = [], []
-    for t, o in zip(tests, outcomes):
+    for t, o in zip(tests, outcomes, strict=False):   # a device error may end the run early
         clauses = sorted({c for f in o.failures for c in f.clauses}) or t["clauses"][:8]
         props.append(PropertyVerdict(name=t["name"], kind="test", clauses=clauses if not o.passed else [],
                                      verdict=HOLDS if o.passed else VIOLATED,
@@ -440,8 +436,8 @@ def to_result(data: dict[str, Any], tests: list[dict[str, Any]], outcomes: list[
             violations.append(Violation(property=t["name"], kind="conformance", clauses=f.clauses,
                                         message=f"{where}{f.message}", witness=Witness(initial={}, steps=[]),
                                         event_index=f.step if f.step >= 0 else None))
-    per_clause: dict[str, dict[str, Any]] = {}
-    for t, o in zip(tests, outcomes):
+    per_clause: dict[str, ClauseResult] = {}
+    for t, o in zip(tests, outcomes, strict=False):   # a device error may end the run early
         named = {c for f in o.failures for c in f.clauses}
         mine = exercised.get(t["name"], t["clauses"]) if exercised is not None else t["clauses"]
         for c in set(mine) | named:
@@ -483,7 +479,7 @@ def render_conform(result: ConformResult, outcomes: list[Outcome], quiet: bool) 
                 lines.append(f"       step {extra.step}: {extra.message} [{', '.join(extra.clauses) or 'no clause'}]")
     if not quiet:
         kinds: dict[str, list[int]] = {}
-        for o, p in zip(outcomes, result.properties):
+        for o, p in zip(outcomes, result.properties, strict=False):
             kind = p.description.split(" ", 1)[0]
             cell = kinds.setdefault(kind, [0, 0])
             cell[0] += 1
@@ -496,8 +492,8 @@ def render_conform(result: ConformResult, outcomes: list[Outcome], quiet: bool) 
             lines.append(f"  {r['clause']:<12} {len(r['tests']):>6}  {r['passed']:>6}  {r['failed']:>6}  {r['blamed']:>6}")
         lines.append("  (tests: those whose expected events' model actions cite the clause, or whose failure names it; "
                      "blamed: failures naming it)")
-    for r in cov.get("readings", []):
-        lines.append(reading_line(r))
+    for reading in cov.get("readings", []):
+        lines.append(reading_line(reading))
     total = suite.get("clauses_model")
     if total and "clauses_covered" in suite:      # the suite's own coverage, when suite.json has it
         lines.append(f"clause coverage of the suite: {suite['clauses_covered']}/{total}"

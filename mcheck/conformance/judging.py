@@ -1,7 +1,7 @@
 """Judging a device's behaviour against the model: the verdict types, the model replayer a
 suite's tests share (`Judge`), and one virtio-1.4 test's judgement through that replay
-(`ReplaySession`), which both virtio-1.4 runners use (mcheck.device.driven for driven
-devices, mcheck.device.autonomous for devices that act on their own); the runners decide
+(`ReplaySession`), which both virtio-1.4 runners use (mcheck.conformance.driven for driven
+devices, mcheck.conformance.autonomous for devices that act on their own); the runners decide
 only what to send the device and when.
 """
 

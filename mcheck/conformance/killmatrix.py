@@ -1,19 +1,19 @@
 """The kill matrix: every catalogue bug, run as an emulator process, must fail the generated suite.
 
-`start_emulator` runs `python -m mcheck.device emulate` as a real subprocess on a Unix
-socket and waits until it accepts connections; `kill_row` runs a suite against it.
+`kill_row` starts the emulator with one bug as a separate process
+(mcheck.device.spawn.start_emulator) and runs a suite against it.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from mcheck.device.devices import device_module, profiles
+from mcheck.device.spawn import start_emulator, stop_emulator
 
 
 @dataclass
@@ -26,59 +26,6 @@ class Row:
     message: str
     tests_run: int
     seconds: float
-
-
-def start_emulator(sock: str | Path, *, profile: str = "virtio-1.4", members: int = 1, bugs: list[str] | None = None,
-                   capture: str | None = None, extra: list[str] | None = None, wait: float = 10.0,
-                   autonomous: bool = False, seed: int | None = None,
-                   max_delay_ms: float | None = None) -> subprocess.Popen:
-    """`autonomous`: the emulator acts on its own (`--autonomous`, with `--seed` and
-    `--max-delay-ms` when given)."""
-    cmd = [sys.executable, "-m", "mcheck.device", "emulate", "--listen", f"unix:{sock}", "--profile", profile,
-           "--members", str(members)]
-    for b in bugs or []:
-        cmd += ["--bug", b]
-    if autonomous:
-        cmd += ["--autonomous"]
-        cmd += ["--seed", str(seed)] if seed is not None else []
-        cmd += ["--max-delay-ms", f"{max_delay_ms:g}"] if max_delay_ms is not None else []
-    if capture:
-        cmd += ["--capture", capture]
-    cmd += extra or []
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"emulator exited with {proc.returncode}: {proc.stderr.read()}")
-        if os.path.exists(sock):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(str(sock))
-                return proc
-            except OSError:
-                pass
-            finally:
-                s.close()
-        time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError(f"emulator did not listen on {sock} within {wait} s")
-
-
-def stop_emulator(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """SIGTERM (the emulator writes its capture), then SIGKILL if it lingers."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for stream in (proc.stdout, proc.stderr):
-        if stream:
-            stream.close()
 
 
 # catalogue bugs no generated suite can catch, and why (the spec-exact model permits what
@@ -118,8 +65,8 @@ def kill_row(suite: str | Path, sock: str | Path, profile: str, bug: str | None,
              extra: list[str] | None = None, fail_fast: bool | None = None, autonomous: bool = False,
              seed: int | None = None) -> Row:
     """One row of the matrix. `autonomous`: the emulator acts on its own and the runner
-    drives only what a host can (mcheck.device.runner.run_test_autonomous)."""
-    from mcheck.device.conform import run_suite
+    drives only what a host can (mcheck.conformance.runner.run_test_autonomous)."""
+    from mcheck.conformance.conform import run_suite
     proc = start_emulator(sock, profile=profile, members=members, bugs=[bug] if bug else [], extra=extra,
                           autonomous=autonomous, seed=seed)
     start = time.monotonic()
@@ -143,17 +90,15 @@ MODEL_GAPS: dict[str, str] = {}
 
 
 def variants(profile: str = "virtio-1.4") -> list[str]:
-    """The device's spec-permitted variants (virtio-1.4 only): each must pass the suite."""
-    if profile != "virtio-1.4":
-        return []
-    from mcheck.device.virtio14 import VARIANTS
-    return list(VARIANTS)
+    """The emulated device's spec-permitted variants (its module's VARIANTS, if any): each
+    must pass the suite."""
+    return list(getattr(device_module(profile), "VARIANTS", {}))
 
 
-def variant_row(suite: str | Path, sock: str | Path, variant: str, members: int = 1) -> Row:
-    """One variant row: the virtio-1.4 emulator with `--variant NAME` must pass every test
-    (`caught` then means the suite, or the model judging it, failed a permitted device)."""
-    row = kill_row(suite, sock, "virtio-1.4", None, members, extra=["--variant", variant], fail_fast=True)
+def variant_row(suite: str | Path, sock: str | Path, variant: str, members: int = 1, profile: str = "virtio-1.4") -> Row:
+    """One variant row: the emulator with `--variant NAME` must pass every test (`caught`
+    then means the suite, or the model judging it, failed a permitted device)."""
+    row = kill_row(suite, sock, profile, None, members, extra=["--variant", variant], fail_fast=True)
     row.bug = f"--variant {variant}"
     return row
 
@@ -181,14 +126,10 @@ def markdown(rows: list[Row]) -> str:
 
 
 def catalogue(profile: str) -> list[str]:
-    """The model's catalogue bugs, then the device's own (virtio-1.4: DEVICE_ONLY_BUGS, which
-    the runner judges by rules the model cannot state)."""
-    if profile == "virtio-1.4":
-        from mcheck.device.virtio14 import DEVICE_ONLY_BUGS
-        from models.virtio_1_4 import Virtio14
-        return list(Virtio14.bugs) + list(DEVICE_ONLY_BUGS)
-    from models.draft_v1 import DraftV1
-    return list(DraftV1.bugs)
+    """The catalogue bugs of the model of that name, then the emulated device's own (its
+    module's DEVICE_ONLY_BUGS, which the runner judges by rules the model cannot state)."""
+    from mcheck.model.registry import find_model_class
+    return list(find_model_class(profile).bugs) + list(getattr(device_module(profile), "DEVICE_ONLY_BUGS", {}))
 
 
 HEAD = """# Kill matrix
@@ -212,7 +153,7 @@ device is never failed for an answer or a step the spec permits.
 devices pass every scenario, and each migration bug (docs/migration.md), in the source or
 the destination, fails the scenario that shows it (tests/device/test_migrate_pair.py).
 
-Generated by `python -m mcheck.device.killmatrix --out docs/kill-matrix.md` ({when}).
+Generated by `python -m mcheck.conformance.killmatrix --out docs/kill-matrix.md` ({when}).
 
 {suites}
 
@@ -220,7 +161,7 @@ Generated by `python -m mcheck.device.killmatrix --out docs/kill-matrix.md` ({wh
 {uncatchable}"""
 
 
-SUITES = (("virtio-1.4", {}, "virtio-1.4"), ("virtio-1.4", {"compat": "linux"}, "virtio-1.4 -p compat=linux"),
+SUITES: tuple[tuple[str, dict[str, Any], str], ...] = (("virtio-1.4", {}, "virtio-1.4"), ("virtio-1.4", {"compat": "linux"}, "virtio-1.4 -p compat=linux"),
           ("draft-v1", {}, "draft-v1"))
 
 
@@ -230,15 +171,14 @@ def build(out: str | Path | None = None, only: str | None = None) -> tuple[str, 
     place of the old ones in `out` (which must exist)."""
     import tempfile
 
-    from mcheck.device.conform import DEFAULT_SIZES
-    from mcheck.device.gen import generate, write_suite
+    from mcheck.conformance.gen import generate, suite_params, write_suite
     rows: list[Row] = []
     suites = []
     with tempfile.TemporaryDirectory() as tmp:
         for profile, extra_params, label in SUITES:
             if only is not None and profile != only:
                 continue
-            params = {**DEFAULT_SIZES[profile], **extra_params}
+            params = suite_params(profile, extra_params)
             suite = generate(profile, params)
             sdir = Path(tmp) / label.replace(" ", "_").replace("=", "_")
             write_suite(suite, sdir)
@@ -265,14 +205,15 @@ def build(out: str | Path | None = None, only: str | None = None) -> tuple[str, 
                 rows.append(kill_row(sdir2, sock, profile, bug, members=2) if bug in multi
                             else kill_row(sdir, sock, profile, bug))
             for variant in variants(profile):
-                rows.append(variant_row(sdir, sock, variant))
+                rows.append(variant_row(sdir, sock, variant, profile=profile))
     if only is not None:
         return _splice(out, only, suites, rows), rows
     rows += pair_rows()
     skipped = [f"- `{bug}` ({profile}): {why}" for profile, bugs in UNCATCHABLE.items() for bug, why in bugs.items()]
-    from mcheck.device.virtio14 import VARIANTS
-    readings = "\nThe variants (virtio-1.4), each a reading the spec permits:\n\n" + "\n".join(
-        f"- `{name}`: {doc}" for name, doc in VARIANTS.items()) + "\n"
+    readings = "".join(
+        f"\nThe variants ({profile}), each a reading the spec permits:\n\n"
+        + "\n".join(f"- `{name}`: {doc}" for name, doc in device_module(profile).VARIANTS.items()) + "\n"
+        for profile in profiles() if getattr(device_module(profile), "VARIANTS", None))
     if MODEL_GAPS:
         readings += "\nVariants the model rejects although the spec permits them (model gaps):\n\n" + "\n".join(
             f"- `{name}`: {why}" for name, why in MODEL_GAPS.items()) + "\n"
@@ -304,7 +245,7 @@ def pair_rows() -> list[Row]:
     fails its scenario (docs/migration.md)."""
     import tempfile
 
-    from mcheck.device.migrate import SCENARIOS, run_demo
+    from mcheck.conformance.migrate import SCENARIOS, run_demo
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         cases = [(None, "src", sc) for sc in SCENARIOS] + [(b, side, sc) for b, (side, sc) in PAIR_BUGS.items()]
@@ -353,7 +294,7 @@ def _labelled(row: Row, profile: str, emulator: str) -> Row:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m mcheck.device.killmatrix", description="build docs/kill-matrix.md")
+    ap = argparse.ArgumentParser(prog="python -m mcheck.conformance.killmatrix", description="build docs/kill-matrix.md")
     ap.add_argument("--out", default="docs/kill-matrix.md", metavar="FILE")
     ap.add_argument("--only", choices=sorted({p for p, _, _ in SUITES}), default=None,
                     help="rebuild this profile's suite line and rows only, keeping the rest of FILE")

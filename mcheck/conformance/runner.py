@@ -1,9 +1,9 @@
 """Run a test trace against a device backend and judge what the device answers and does.
 
 `run_test` is the entry point: it runs a draft-v1 test here, a virtio-1.4 test with
-`mcheck.device.driven.run_test_replayed` (the runner drives the device's internal steps)
-or, for a device that acts on its own, `mcheck.device.autonomous.run_test_autonomous`;
-both judge through `mcheck.device.judging.ReplaySession`.
+`mcheck.conformance.driven.run_test_replayed` (the runner drives the device's internal steps)
+or, for a device that acts on its own, `mcheck.conformance.autonomous.run_test_autonomous`;
+both judge through `mcheck.conformance.judging.ReplaySession`.
 
 A test passes when, step by step,
 - every admin answer is one the model permits: the whole observed exchange replays clean
@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcheck.device.autonomous import HOST_STEPS, autonomous_plan, run_test_autonomous
-from mcheck.device.driven import run_test_replayed
-from mcheck.device.judging import INJECTED, Failure, Judge, Outcome, answer_text, command_text
-from mcheck.device.plan import power_on, request_of
+from mcheck.conformance.autonomous import HOST_STEPS, autonomous_plan, run_test_autonomous
+from mcheck.conformance.driven import run_test_replayed
+from mcheck.conformance.judging import INJECTED, Failure, Judge, Outcome, answer_text, command_text
+from mcheck.conformance.plan import power_on, request_of
 from mcheck.trace.events import AdminCommand, AdminComplete
 
-# what the runner's importers use (mcheck.device.conform, replay_backend, the tests)
+# what the runner's importers use (mcheck.conformance.conform, replay_backend, the tests)
 __all__ = ["HOST_STEPS", "INJECTED", "Failure", "Judge", "Outcome", "autonomous_plan", "run_test",
            "run_test_autonomous", "run_test_replayed"]
 
@@ -72,7 +72,7 @@ def run_test(backend: Any, judge: Judge, events: list[Any], name: str, device_co
 
     explain: dict[int, str] = {}            # test step -> how the answer differs from the test's example answer
 
-    device_shaped = getattr(judge.adapter, "OBSERVED_ANSWERS", set())
+    device_shaped: set[str] = getattr(judge.adapter, "OBSERVED_ANSWERS", set())
 
     def compare(step: int, readable: bytes, got: bytes, want: bytes, expected_event: Any) -> None:
         cname = codec.decode_command(readable).name

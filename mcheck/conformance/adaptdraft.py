@@ -41,6 +41,11 @@ from mcheck.device.draftv1 import (
 from mcheck.trace.codec import Codec, CodecError
 
 PROFILE = "draft-v1"
+#: model parameters a generated suite uses unless given (`gen-tests`, the kill matrix)
+SUITE_DEFAULTS = {"members": 1}
+#: `--backend model` cannot stand in for a draft-v1 device, and why
+ANSWERS_AS_DEVICE = False
+NOT_A_DEVICE = "the draft-v1 model's hypervisor flow and switchover are not device behaviour"
 NEEDS_STATE = True
 HOLD_CLAUSES = ["DRAFT-FLR-2", "D-DP-17", "D-DP-18"]
 FAULT_CLAUSES = ["DRAFT-FLR-1", "D-DP-22"]
@@ -193,7 +198,7 @@ def check_answer(codec: Codec, readable: bytes, got: bytes, want: bytes) -> str 
         return (f"a chunk of {size} bytes with {remaining} remaining does not fit the {len(whole)}-byte context "
                 f"(DEV_CTX_SIZE_GET)")
     if chunk != whole[start : start + size]:
-        at = next(i for i, (a, b) in enumerate(zip(chunk, whole[start:])) if a != b)
+        at = next(i for i, (a, b) in enumerate(zip(chunk, whole[start:], strict=False)) if a != b)
         return (f"the chunk at context offset {start} ({size} bytes, {remaining} remaining) differs from the "
                 f"context at byte {start + at}: {chunk[at:at + 8].hex()} vs {whole[start + at:start + at + 8].hex()}")
     return None
@@ -270,7 +275,7 @@ def _judge_builder(b: Any) -> Any:
         return b
     key = tuple(sorted(params.items()))
     if key not in _JUDGE_BUILDERS:
-        from mcheck.device.gen import Builder
+        from mcheck.conformance.gen import Builder
         from mcheck.model.registry import load_model
         free = load_model(b.model.name, judge_params(params))
         assert [s.name for s in free.slots] == [s.name for s in b.model.slots]
@@ -424,7 +429,7 @@ class _Script:
 
 
 def class_tests(model: Any, params: dict[str, Any]) -> list[Any]:
-    from mcheck.device.gen import Builder
+    from mcheck.conformance.gen import Builder
     from mcheck.model.registry import load_model
     free = load_model(model.name, judge_params(params))
     b = Builder(free, __import__(__name__, fromlist=["x"]))

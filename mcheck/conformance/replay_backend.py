@@ -10,9 +10,10 @@ that work step. What the device answers and does is then
 Differences become violations of kind "device-differs"; the replay of the device's own
 exchange gives the divergence verdict.
 
-`mcheck replay` (mcheck/replay/cli.py) calls `run_backend_replay` when --backend is given,
-after refusing the replay options that do not apply to a device (mcheck/options.py);
-`python -m mcheck.device replay TRACE --backend B` is the same command standalone.
+`mcheck replay` (mcheck/replay/cli.py, registered by mcheck.conformance.replay_command)
+calls `run_backend_replay` when --backend is given, after refusing the replay options that
+do not apply to a device (mcheck/options.py); `python -m mcheck.conformance replay TRACE
+--backend B` is the same command standalone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, batch_of, open_backend, seconds
+from mcheck.device.backend import DEFAULT_TIMEOUT, DeviceError, batch_of, seconds
+from mcheck.conformance.modelbackend import open_backend
 from mcheck.trace.events import AdminCommand, AdminComplete
 from mcheck.verdict import (
     ERROR,
@@ -49,14 +51,8 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
                    help=f"seconds the device has for each request (default {DEFAULT_TIMEOUT:g})")
 
 
-def register_standalone(sub: argparse._SubParsersAction) -> None:
-    """`python -m mcheck.device replay TRACE --backend ...`: the same parser as `mcheck replay`."""
-    from mcheck.replay.cli import register
-    register(sub)
-
-
-def requests_of(trace_events: list[Any]) -> list[tuple[Any, tuple | None]]:
-    plan: list[tuple[Any, tuple | None]] = []
+def requests_of(trace_events: list[Any]) -> list[tuple[Any, tuple]]:
+    plan: list[tuple[Any, tuple]] = []
     posted: dict[int, list[int]] = {}   # member -> queues of buffers posted and not yet written, oldest first
     for ev in trace_events:
         kind = ev.KIND
@@ -98,8 +94,8 @@ def _shows_driver_ok(ev: Any) -> bool:
 def backend_replay(path: str, backend_spec: str, *, model_name: str | None = None, params: dict[str, Any] | None = None,
                    profile: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                    reader: str = "fast") -> DeviceReplayResult:
-    from mcheck.device.gen import adapter_for
-    from mcheck.device.runner import Judge
+    from mcheck.conformance.gen import adapter_for
+    from mcheck.conformance.runner import Judge
     from mcheck.replay import model_for_trace, open_trace
 
     start = time.monotonic()
@@ -127,7 +123,7 @@ def backend_replay(path: str, backend_spec: str, *, model_name: str | None = Non
         backend.close()
     held: dict[int, bytes] = {}
     btag = 0
-    for (ev, req), (answer, devs) in zip(plan, answers):
+    for (ev, req), (answer, devs) in zip(plan, answers, strict=False):   # no answers after a device error
         if req[0] == "submit":
             btag += 1
         for dev in devs:

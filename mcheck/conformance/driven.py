@@ -1,6 +1,6 @@
 """The conformance runner for driven virtio-1.4 devices (adapters with `DRIVEN`): the runner
 sends every step of the test, the device-internal ones included, and judges what the
-device answered and did through the model's replay (mcheck.device.judging.ReplaySession).
+device answered and did through the model's replay (mcheck.conformance.judging.ReplaySession).
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mcheck.device.judging import Judge, Outcome, ReplaySession
-from mcheck.device.plan import power_on, request_of
+from mcheck.conformance.judging import Judge, Outcome, ReplaySession
+from mcheck.conformance.plan import power_on, request_of
 
 GUEST_PAGE = 4096          # bytes of one guest-memory page (docs/device-protocol.md, mem_read)
 
