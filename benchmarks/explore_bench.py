@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=60.0)
     args = ap.parse_args()
-    print(f"| model | members | graph recording | states | complete | time (s, median) | states/s (median) | bytes/state |")
+    print("| model | members | graph recording | states | complete | time (s, median) | states/s (median) | bytes/state |")
     print("|---|---|---|---|---|---|---|---|")
     for members in args.members:
         for edges in (False, True):

@@ -65,7 +65,7 @@ def main() -> int:
     ap.add_argument("--big", action="store_true")
     args = ap.parse_args()
     rows = CONFIGS + (BIG if args.big else [])
-    print(f"| configuration | engine | states | median s | peak RSS MB | verdict |")
+    print("| configuration | engine | states | median s | peak RSS MB | verdict |")
     print("|---|---|---|---|---|---|")
     for label, spec in rows:
         runs = [run_once(spec) for _ in range(1 if (label, spec) in BIG else args.repeat)]

@@ -28,8 +28,9 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -137,9 +138,9 @@ def main() -> int:
         for ext in (".pcapng", ".jsonl"):
             big, small = d / f"big{ext}", d / f"small{ext}"
             write_trace(big, F.HEADER, synthetic(n))
-            rate, cpu, count, _ = median_rate(lambda: read_only(big), runs)
+            rate, cpu, count, _ = median_rate(partial(read_only, big), runs)
             rows.append((f"read only (fast reader, joined) {ext}", f"{count:,}", f"{rate:,.0f}", f"{cpu:,.0f}", "-"))
-            rate, cpu, count, verdict = median_rate(lambda: replay(big), runs)
+            rate, cpu, count, verdict = median_rate(partial(replay, big), runs)
             rows.append((f"full replay vs virtio-1.4 {ext}", f"{count:,}", f"{rate:,.0f}", f"{cpu:,.0f}", verdict))
             if verdict != "holds":
                 print(f"benchmark trace did not replay clean: {verdict}", file=sys.stderr)

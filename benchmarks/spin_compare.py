@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,14 +150,14 @@ def main() -> int:
                 m = {"skipped": True} if args.only == "spin" else {"timeout": True, "skipped": True}
                 m_runs = 0
             else:
-                m, m_runs = median_runs(lambda: run_mcheck(spec, params, work, args.timeout), args.repeat, args.long,
+                m, m_runs = median_runs(partial(run_mcheck, spec, params, work, args.timeout), args.repeat, args.long,
                                         lambda r: r["seconds"])
             if spin_out:
                 s = {"skipped": True} if args.only == "mcheck" else {"timeout": True, "skipped": True}
                 s_runs = 0
             else:
                 hint = m.get("states") or args.states_hint
-                s, s_runs = median_runs(lambda: run_spin_side(spec, params, work, args.timeout, hint), args.repeat,
+                s, s_runs = median_runs(partial(run_spin_side, spec, params, work, args.timeout, hint), args.repeat,
                                         args.long, lambda r: r["compile"] + r["search"])
         mcheck_out = mcheck_out or bool(m.get("timeout"))
         spin_out = spin_out or bool(s.get("timeout"))

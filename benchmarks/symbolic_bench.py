@@ -12,6 +12,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,7 +28,7 @@ MODELS = {
 }
 
 
-def timed(spec: str, params: dict, engine: str, repeat: int, **kwargs: object) -> str:
+def timed(spec: str, params: dict, engine: str, repeat: int, **kwargs: Any) -> str:
     try:
         model = load_model(spec, params)
     except InputError as exc:
@@ -35,7 +36,7 @@ def timed(spec: str, params: dict, engine: str, repeat: int, **kwargs: object) -
     times, verdict = [], ""
     for _ in range(repeat):
         start = time.perf_counter()
-        verdict = run(model, engine, **kwargs).verdict  # type: ignore[arg-type]
+        verdict = run(model, engine, **kwargs).verdict
         times.append(time.perf_counter() - start)
     return f"{statistics.median(times):.2f} s ({verdict})"
 

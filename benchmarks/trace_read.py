@@ -17,7 +17,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

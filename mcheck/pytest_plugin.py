@@ -164,7 +164,7 @@ class ReplayUnavailable(Exception):
 
 def replayer() -> Callable[[str], ReplayResult]:
     try:
-        from mcheck.replay import replay_file  # type: ignore[attr-defined]
+        from mcheck.replay import replay_file
     except ImportError as exc:
         if exc.name != "mcheck.replay":
             raise

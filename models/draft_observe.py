@@ -160,8 +160,9 @@ class DraftObserver:
                        out: dict[str, Any]) -> None:
         """The keys an OK answer adds."""
         if name == "DEV_MODE_GET":
-            number = r.get("mode")
-            out["mode"] = _mode_names(event).get(number, f"mode {number}")
+            number = r.get("mode")   # None when a short answer has no mode byte
+            known = _mode_names(event).get(number) if isinstance(number, int) else None
+            out["mode"] = known or f"mode {number}"
         elif name == "DEV_CTX_READ":
             out["last"] = r.get("remaining_ctx_size", 0) == 0
             out["empty"] = r.get("size", 0) == 0

@@ -36,7 +36,7 @@ from mcheck.model.definition import (
     sometimes,
     transition_property,
 )
-from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or
+from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or, Value
 from mcheck.model.params import Param
 from models.draft_observe import REPLAY_RULES
 
@@ -301,7 +301,7 @@ class DraftV1(Model):
         return Or(*(s.ph[m] == n for n in names))
 
     def count_dirty(self, s, m):
-        total = 0
+        total: Value = 0
         for r in self.R:
             total = If(s.dirty[m][r], 1, 0) + total
         return total
@@ -854,7 +854,7 @@ class DraftV1(Model):
         m = t.params["m"]
         conds = []
         for d in SIDES:
-            same = And(*(a == b for (_, a), (_, b) in zip(self.ctx(t.before, m, d), self.ctx(t.after, m, d))))
+            same = And(*(a == b for (_, a), (_, b) in zip(self.ctx(t.before, m, d), self.ctx(t.after, m, d), strict=True)))
             conds.append(Implies(t.before.mode[m][d] == "FREEZE", same))
         return And(*conds)
 
@@ -927,7 +927,7 @@ class DraftV1(Model):
         if t.action != "dev_ctx_read" or t.event["status"] != "OK" or not t.params["last"] or t.params["frm"] != "FREEZE":
             return True
         m, d = t.params["m"], t.params["d"]
-        return And(*(a == b for (_, a), (_, b) in zip(self.xctx(t.after, m), self.ctx(t.before, m, d))))
+        return And(*(a == b for (_, a), (_, b) in zip(self.xctx(t.after, m), self.ctx(t.before, m, d), strict=True)))
 
     def _at_switchover(self, t):
         return not self.free and t.action == "switchover"
@@ -1032,10 +1032,10 @@ class DraftV1(Model):
                  "recording_follows_flow", "copies_fresh", "rings_ordered")
 
     def _ctx_equal(self, a, b):
-        return And(*(x == y for (_, x), (_, y) in zip(a, b)))
+        return And(*(x == y for (_, x), (_, y) in zip(a, b, strict=True)))
 
     def _head_equal(self, a, b):
-        return And(*(x == y for (f, x), (_, y) in zip(a, b) if f in CTX_SCALARS))
+        return And(*(x == y for (f, x), (_, y) in zip(a, b, strict=True) if f in CTX_SCALARS))
 
     @property
     def keeps(self) -> bool:

@@ -29,8 +29,10 @@ Clause IDs refer to shared/reference/virtio-1.4-device-parts.md §10.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcheck.model.definition import Array, Model, Ref, action, invariant, sometimes, transition_property
-from mcheck.model.expr import BOOL, And, Enum, If, Int, Not, Or
+from mcheck.model.expr import And, Enum, If, Int, Not, Or
 from mcheck.model.params import Param, Relaxation
 from models.virtio_admin import (
     EBUSY, EEXIST, EINVAL, ENOSPC, ENXIO, INVALID_FIELD, INVALID_GROUP, INVALID_MEMBER, INVALID_OPCODE, OK, OUTCOMES,
@@ -424,7 +426,7 @@ class Virtio14(Model):
         headers are judged like a GET(ALL) answer; SIZE is an upper bound (I-DP-10)."""
         chain = self._validation(s, GROUP_SRIOV, "DEV_PARTS_METADATA_GET", m)
         if self._valid(m):
-            fields = {"order": "table", "complete": True} if type == "LIST" else {}
+            fields: dict[str, Any] = {"order": "table", "complete": True} if type == "LIST" else {}
             chain += self._held(s, m, "DEV_PARTS_METADATA_GET") + transients() + fail(type == "invalid", "I-DP-2") + \
                 self._object_checks(s, m, oid, "get") + [success("I-DP-2", "I-DP-10", **fields)]
         answer(s, chain, outcome, "DEV_PARTS_METADATA_GET", group=GROUP_SRIOV, member=m, id=oid, type=type)
@@ -435,7 +437,7 @@ class Virtio14(Model):
         """DEV_PARTS_GET (0xf): ALL returns every part of the member, SELECTED only parts that
         were asked for, both in order-table order (D-DP-3). After a SET and before the resume,
         either the SET parts or the parts in effect (get_after_set)."""
-        shape = {"order": "wrong" if self.bug("parts-out-of-order") else "table",
+        shape: dict[str, Any] = {"order": "wrong" if self.bug("parts-out-of-order") else "table",
                  "parts_ok": not (self.bug("get-bad-part-length") or self.bug("features-not-optional"))}
         if type == "ALL":
             shape["complete"] = not (self.bug("parts-missing-vq") or self.bug("parts-missing-notify"))

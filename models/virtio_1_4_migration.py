@@ -220,7 +220,7 @@ class Virtio14Migration(Model):
 
     @staticmethod
     def same(a, b):
-        return And(*(x == y for (_, x), (_, y) in zip(a, b)))
+        return And(*(x == y for (_, x), (_, y) in zip(a, b, strict=True)))
 
     def _copy_parts(self, s, p, d, src_of) -> None:
         """Assign every part of (p, d) from `src_of(field, q)` (q None for scalars)."""
@@ -287,7 +287,7 @@ class Virtio14Migration(Model):
         return False
 
     def _emit_admin(self, s, cmd: str, p, d, answer: str, **fields) -> None:
-        extra = {"ok": answer == "ok", "transient": answer == "transient"}
+        extra: dict[str, bool | str] = {"ok": answer == "ok", "transient": answer == "transient"}
         if answer == "ok":
             extra["status"] = "OK"
         s.emit("admin", cmd=cmd, member=p, side=d, **fields, **extra)

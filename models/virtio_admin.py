@@ -24,7 +24,8 @@ permitted answer that the replayer reports as a warning, not a divergence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from mcheck.errors import ModelDefinitionError
 from mcheck.model.definition import ActionBuilder
@@ -134,9 +135,9 @@ def answer(s: ActionBuilder, chain: Sequence[Outcome], outcome: int, cmd: str, *
         return
     chosen = chain[outcome]
     conds = [lift(o.cond, BOOL) for o in chain]
-    blockers = [(o, c) for o, c in zip(chain[:outcome], conds[:outcome]) if o.kind in ("first", "defer")]
+    blockers = [(o, c) for o, c in zip(chain[:outcome], conds[:outcome], strict=True) if o.kind in ("first", "defer")]
     if chosen.kind == "ok":
-        blockers += [(o, c) for o, c in zip(chain, conds) if o.kind == "fail" and c is not FALSE]
+        blockers += [(o, c) for o, c in zip(chain, conds, strict=True) if o.kind == "fail" and c is not FALSE]
     if chosen.kind == "defer" or conds[outcome] is FALSE or any(c is TRUE for _, c in blockers):
         s.require(False)  # this outcome can never be the answer for these parameters
         return

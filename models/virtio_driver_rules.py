@@ -13,7 +13,9 @@ every trace event in order, `finish` at the end.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import itertools
+from typing import Any
+from collections.abc import Mapping
 
 from mcheck.trace.codec import CodecError, opcodes_of
 from mcheck.trace.events import AdminCommand
@@ -48,8 +50,9 @@ class DriverRules:
         driver capabilities, no objects. The supported sets stay (D-GA-10)."""
         self.used: set[int] = set()          # group types with a LIST_USE answered OK (or unanswered)
         self.unused_flagged: set[int] = set()   # group types already reported under R-GA-6
-        self.caps: dict[int, tuple[Any, ...] | None] = {}  # cap id -> limits last set (None: answer unknown)
-        self.live: set[tuple[int, int]] = set()              # (obj_type, obj_id) created OK, not destroyed
+        # keys are the decoded fields, None where a capture's command lacks one
+        self.caps: dict[int | None, tuple[Any, ...] | None] = {}  # cap id -> limits last set (None: answer unknown)
+        self.live: set[tuple[int | None, int | None]] = set()    # (obj_type, obj_id) created OK, not destroyed
         # Q8: a stopped member's mode after an owner reset is not stated; a running one runs
         self.stopped = {m: (None if v is not False else False) for m, v in self.stopped.items()}
 
@@ -161,7 +164,7 @@ class DriverRules:
             out.append(("R-DP-1", f"DEV_PARTS_SET for member {member}, which the driver has not stopped "
                                   f"(DEV_MODE_SET with the STOPPED flag)"))
         ranks = [(PART_ORDER[p["type"]], p["type"]) for p in fields.get("parts", []) if p.get("type") in PART_ORDER]
-        for (before, first), (after, second) in zip(ranks, ranks[1:]):
+        for (before, first), (after, second) in itertools.pairwise(ranks):
             if after < before:
                 out.append(("R-DP-2", f"DEV_PARTS_SET lists {second} after {first}, against the order table"))
                 break

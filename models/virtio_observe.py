@@ -189,8 +189,9 @@ class Observer:
         self.objects = objects
         self.queues = queues
         self.features: list[int] | None = None
-        self.stopped: set[int] = set()                  # members the driver stopped (OK answers)
-        self.sizes: dict[tuple[int, int], int] = {}     # (member, object id) -> SIZE answered while stopped
+        # member None: a DEV_* command outside the SR-IOV group, which names no member
+        self.stopped: set[int | None] = set()                         # members the driver stopped (OK answers)
+        self.sizes: dict[tuple[int | None, int | None], int] = {}     # (member, object id) -> SIZE answered while stopped
         self._cache: dict[tuple[Any, bytes, bytes | None], dict[str, Any]] = {}
 
     def observe(self, event: Any) -> dict[str, Any] | None:

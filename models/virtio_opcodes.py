@@ -32,7 +32,6 @@ SRIOV_COMMANDS = ("RESOURCE_OBJ_CREATE", "RESOURCE_OBJ_DESTROY", "RESOURCE_OBJ_M
 # commands the model gives no meaning: the legacy interface and opcodes the profile lacks
 OPAQUE_COMMANDS = ("LEGACY_COMMON_CFG_WRITE", "LEGACY_COMMON_CFG_READ", "LEGACY_DEV_CFG_WRITE",
                    "LEGACY_DEV_CFG_READ", "LEGACY_NOTIFY_INFO", "UNKNOWN")
-LEGACY_OPCODES = frozenset(range(0x2, 0x7))
 
 # enabled-set classes per group: the families each enables ("other" is unknown)
 SELF_CLASSES = {

@@ -6,7 +6,7 @@ import pytest
 
 from mcheck.errors import InputError, ModelDefinitionError
 from mcheck.model.build import build_model
-from mcheck.model.definition import Array, Model, action, invariant, sometimes, transition_property
+from mcheck.model.definition import Array, Model, action, invariant
 from mcheck.model.evaluate import evaluate
 from mcheck.explore.codegen import py_expr
 from mcheck.model.expr import BOOL, BitVec, Enum, If, Implies, Int, Not, Or, And

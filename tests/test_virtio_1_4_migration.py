@@ -34,8 +34,8 @@ END_TO_END = {
 }
 
 
-def _violations(params, bounds=Bounds()):
-    result, _ = check(load_model(MODEL, params), bounds)
+def _violations(params, bounds=None):
+    result, _ = check(load_model(MODEL, params), bounds or Bounds())
     return result, {v.property: v for v in result.violations}
 
 

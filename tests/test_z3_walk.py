@@ -23,7 +23,7 @@ def test_invariants_hold_in_the_initial_state_in_z3():
     enc = Encoding(int_width(exprs, [s.sort for s in model.slots]))
     state = _state(model, enc, 0)
     solver = z3.Solver(ctx=enc.ctx)
-    for term, slot, value in zip(state, model.slots, model.initial[0]):
+    for term, slot, value in zip(state, model.slots, model.initial[0], strict=True):
         solver.add(term == enc.value(slot.sort, value))
     solver.add(z3.Not(z3.And(*[translate(e, enc, state) for e in exprs])))
     assert solver.check() == z3.unsat
@@ -39,7 +39,7 @@ def test_successful_stop_sets_mode_stopped_in_both_engines():
     enc = Encoding(int_width([stop.guard, new_mode], [s.sort for s in model.slots]))
     state = _state(model, enc, 0)
     solver = z3.Solver(ctx=enc.ctx)
-    for term, slot in zip(state, model.slots):
+    for term, slot in zip(state, model.slots, strict=True):
         dom = enc.domain(slot.sort, term)
         if dom is not None:
             solver.add(dom)

@@ -43,7 +43,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 __all__ = [
     "BridgeError", "Description", "Device", "PowerOn", "Record", "RecordError", "BridgeServer", "Bridge",
@@ -676,8 +677,8 @@ class Bridge:
                     raise BridgeError(f"Device.mem_read must return bytes, got {type(data).__name__}")
                 return {"data": bytes(data).hex()}
             try:
-                data = bytes.fromhex(req.get("data", None))
-            except (TypeError, ValueError):
+                data = bytes.fromhex(req["data"])
+            except (KeyError, TypeError, ValueError):
                 raise BridgeError("mem_write needs \"data\": a hex string") from None
             self._call("mem_write", self.device.mem_write, m, page, data)
             return {"ok": True}

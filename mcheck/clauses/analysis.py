@@ -15,7 +15,8 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from mcheck.clauses.catalogue import Catalogue, Clause
 from mcheck.errors import InputError, McheckError
@@ -233,10 +234,11 @@ def build_rows(model: LoadedModel, catalogue: Catalogue | None, bug_runs: list[B
             rows[cid] = Row(clause=cid, info=info, sites=sites.get(cid, []))
     errors: list[dict[str, Any]] = []
     for cid in sorted(cited - set(rows), key=natural):
-        info = catalogue.lookup(cid) if catalogue is not None else None
-        rows[cid] = Row(clause=cid, info=info, sites=sites.get(cid, []))
-        if info is None and catalogue is not None:
-            for site in sites.get(cid, []) or [None]:
+        known = catalogue.lookup(cid) if catalogue is not None else None
+        rows[cid] = Row(clause=cid, info=known, sites=sites.get(cid, []))
+        if known is None and catalogue is not None:
+            places: list[Site | None] = [*sites.get(cid, [])] or [None]
+            for site in places:
                 where = f" at {show_path(site.file)}:{site.line}" if site else ""
                 errors.append({"clause": cid, "file": site.file if site else None, "line": site.line if site else None,
                                "message": f"unknown clause {cid}{where}"})
@@ -257,7 +259,8 @@ def is_device_must(row: Row) -> bool:
 
 def summary(rows: list[Row], catalogue: Catalogue | None) -> dict[str, int]:
     """Counts over the device-side MUST / MUST NOT clauses of the model's own catalogue."""
-    own = [r for r in rows if is_device_must(r) and catalogue is not None and r.info.catalogue == catalogue.name]
+    own = [r for r in rows if is_device_must(r) and catalogue is not None
+           and r.info is not None and r.info.catalogue == catalogue.name]
     counts = {ENCODED_KILLED: 0, ENCODED_NOT_KILLED: 0, OUT_OF_SCOPE: 0, NOT_ENCODED: 0}
     for r in own:
         counts[r.status] += 1

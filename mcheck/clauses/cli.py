@@ -113,7 +113,7 @@ def render_table(report: dict[str, Any]) -> str:
     lines = [f"clauses of {report['model']} against catalogue {report['catalogue']['name']} "
              f"({report['catalogue']['path']})"]
     for row in [head, *body]:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     lines.append("")
     killed = sum(1 for b in report["bugs"] if b["verdict"] == "violated")
     diverged = sum(1 for c in report["captures"] if c["verdict"] == "violated")

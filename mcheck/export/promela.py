@@ -216,9 +216,9 @@ def to_promela(model: LoadedModel) -> PromelaExport:
     first = initial[0]
     markers: dict[str, str] = {}
     marker_of: dict[str, str] = {}
-    for p in [*model.properties, None]:
-        pname = DEADLOCK_NAME if p is None else p.name
-        if p is not None and p.kind == "sometimes":
+    for named in [*model.properties, None]:
+        pname = DEADLOCK_NAME if named is None else named.name
+        if named is not None and named.kind == "sometimes":
             continue
         m = _sanitize(pname, taken, prefix="P_")
         markers[m] = pname
@@ -233,7 +233,7 @@ def to_promela(model: LoadedModel) -> PromelaExport:
     L.append("")
     L.append("/* state slots: runtime values (Bool 0/1, Enum position, Int value, BitVec unsigned) */")
     vector = 0
-    for s, name, v0 in zip(model.slots, names, first):
+    for s, name, v0 in zip(model.slots, names, first, strict=True):
         ptype, size = _ptype(s.sort, f"slot {s.name}")
         vector += size
         what = s.sort.name
@@ -270,7 +270,7 @@ def to_promela(model: LoadedModel) -> PromelaExport:
     L.append("  do")
     # invariants: self-loops enabled only where the invariant fails
     for p in model.properties:
-        if p.kind != "invariant" or p.expr is TRUE:
+        if p.kind != "invariant" or p.expr is None or p.expr is TRUE:
             continue
         clauses = ", ".join(p.clauses)
         L.append(f"  /* invariant {p.name} [{clauses}] */")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mcheck import __version__
 from mcheck.errors import InputError

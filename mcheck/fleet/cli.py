@@ -7,7 +7,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mcheck.errors import InputError
 from mcheck.fleet.ci import write_junit_fleet, write_sarif_fleet

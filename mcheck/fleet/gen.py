@@ -39,7 +39,7 @@ DEFAULT_FIRMWARE = (
     "vf200@2.0=none:80,mode-set-during-flr:10,ok-with-qualifier:10",
     "vf200@2.1=none:100",
 )
-START = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 DAY_NS = 86_400 * 10**9
 
 
@@ -85,7 +85,7 @@ class Templates:
     faulty: dict[str, tuple[TraceHeader, list[Event]]]
 
     @classmethod
-    def load(cls, directory: Path) -> "Templates":
+    def load(cls, directory: Path) -> Templates:
         linux, faulty = directory / "linux", directory / "faulty"
         if not linux.is_dir() or not faulty.is_dir():
             raise InputError(f"--templates {directory}: expected the linux/ and faulty/ traces of mcheck's traces/")

@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterator, Mapping
 
 from mcheck.errors import InputError, McheckError
 from mcheck.explore.codegen import Layout

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mcheck.errors import InputError
 from mcheck.report.html import script_json

@@ -22,7 +22,8 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mcheck.errors import InputError
 from mcheck.fleet.judge import JudgeOptions, capture_report, judge

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from mcheck.fleet.table import DIVERGENT, ERROR, VERDICTS, tally
 
@@ -54,12 +55,12 @@ def trend(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
         return None
     days: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
     for r in stamped:
-        day = dt.datetime.fromtimestamp(r["timestamp"] / 1e9, tz=dt.timezone.utc).date().isoformat()
+        day = dt.datetime.fromtimestamp(r["timestamp"] / 1e9, tz=dt.UTC).date().isoformat()
         days[day][r["verdict"]] += 1
     return [{"day": d, **c} for d, c in sorted(days.items())]
 
 
-def summarise(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     by_bug: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     by_clause: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     by_error: dict[str, list[Mapping[str, Any]]] = defaultdict(list)

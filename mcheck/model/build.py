@@ -14,7 +14,8 @@ import re
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from mcheck.errors import McheckError, ModelDefinitionError
 from mcheck.model.definition import (
@@ -85,7 +86,7 @@ class LoadedModel:
         raise KeyError(name)
 
     def decode_state(self, values: tuple[int, ...]) -> dict[str, Any]:
-        return {s.name: s.sort.decode(v) for s, v in zip(self.slots, values)}
+        return {s.name: s.sort.decode(v) for s, v in zip(self.slots, values, strict=True)}
 
     def view(self) -> StateView:
         """A read-only view for building expressions over this model's state."""

@@ -5,7 +5,7 @@ validated parameters; methods decorated with `@action` are guarded commands run 
 parameter value at load time (Murphi's rulesets, with Python as the macro language);
 `@invariant`, `@transition_property` and `@sometimes` methods return expressions. The
 decorators only record; `mcheck.model.build.build_model` runs the definitions and
-`mcheck.model.validate` judges them.
+checks what they return (sorts, conditions, value ranges), naming the file and line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import itertools
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from mcheck.errors import ModelDefinitionError
 from mcheck.model.expr import (
@@ -63,7 +64,7 @@ class Array:
     """A variable shape: one element of `elem` per value of `index` (nestable)."""
 
     index: IndexSet
-    elem: "Sort | Array"
+    elem: Sort | Array
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +98,7 @@ class Site:
         return f"{self.file}:{self.line}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _norm(path: str) -> str:
     return os.path.normcase(os.path.abspath(path))
 
@@ -171,6 +172,8 @@ def action(**over: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
     site = Site("action", found[0], found[1]) if found else None
 
     def mark(func: Callable[..., None]) -> Callable[..., None]:
+        # a marker attribute on the method (a function object takes any attribute; the
+        # Callable type does not say so), collected by Model.actions() through getattr
         func.__mcheck_action__ = ActionDecl(  # type: ignore[attr-defined]
             name=func.__name__, func=func, over=dict(over), doc=(func.__doc__ or "").strip(), site=site,
         )
@@ -185,6 +188,7 @@ def _property(kind: str, clauses: Sequence[str]) -> Callable[[Callable[..., Any]
     site = Site("property", found[0], found[1]) if found else None
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        # a marker attribute on the method, as for actions
         func.__mcheck_property__ = PropertyDecl(  # type: ignore[attr-defined]
             name=func.__name__, kind=kind, clauses=tuple(clauses), func=func, doc=(func.__doc__ or "").strip(),
             site=site,
@@ -255,7 +259,7 @@ class Model:
         self._index_sets[name] = iset
         return iset
 
-    def var(self, name: str, shape: "Sort | Array", init: Any) -> None:
+    def var(self, name: str, shape: Sort | Array, init: Any) -> None:
         """Declare a state variable. `init` is a value, a list of allowed values
         (several initial states), or a callable `(index path) -> value` for arrays."""
         if name in self._vars:
@@ -270,7 +274,7 @@ class Model:
     def setup(self) -> None:  # pragma: no cover - every model overrides it
         raise ModelDefinitionError(f"model {type(self).__name__} must define setup() declaring its state variables")
 
-    def end_state(self, s: "StateView") -> Value:
+    def end_state(self, s: StateView) -> Value:
         """States where having no enabled action is legitimate (default: none)."""
         return False
 
@@ -354,7 +358,7 @@ class ArrayView:
 
     __slots__ = ("_view", "_var", "_path", "_shape")
 
-    def __init__(self, view: "StateView", var: str, path: tuple[Any, ...], shape: Array) -> None:
+    def __init__(self, view: StateView, var: str, path: tuple[Any, ...], shape: Array) -> None:
         self._view = view
         self._var = var
         self._path = path
@@ -544,12 +548,6 @@ class TransitionView:
         self.params = dict(params)
         self.event = dict(event) if event else None
 
-    def is_(self, name: str) -> bool:
-        return self.action == name
-
-    def param(self, name: str, default: Any = None) -> Any:
-        return self.params.get(name, default)
-
     def unchanged(self) -> Expr:
         """The step leaves every state variable as it was."""
         assigned: Mapping[int, Expr] = object.__getattribute__(self.after, "_assigned")
@@ -561,7 +559,7 @@ class TransitionView:
 def combos(domains: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
     keys = list(domains)
     for values in itertools.product(*(domains[k] for k in keys)):
-        yield dict(zip(keys, values))
+        yield dict(zip(keys, values, strict=True))
 
 
 __all__ = [

@@ -7,7 +7,7 @@ tested against it on one shared table of expressions. It handles every operator 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from mcheck.model.expr import BitVecSort, Const, Expr, Op, Slot
 

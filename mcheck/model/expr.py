@@ -14,7 +14,8 @@ model value raises `ModelDefinitionError` with a hint (`If(c, a, b)`, `s.when(c)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Union, cast
+from collections.abc import Iterable
 
 from mcheck.errors import ModelDefinitionError
 
@@ -23,10 +24,18 @@ from mcheck.errors import ModelDefinitionError
 
 
 class Sort:
-    """A finite domain. Values are stored as small non-negative codes (`encode`)."""
+    """A finite domain. Values are stored as small non-negative codes (`encode`).
 
-    name: str
-    card: int  # number of values
+    Each subclass supplies `name` and `card` (the number of values), as a class attribute,
+    a dataclass field or a computed property; declared here for the type checker only, since
+    a property on this base class would make the dataclass fields read-only."""
+
+    if TYPE_CHECKING:
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def card(self) -> int: ...
 
     @property
     def bits(self) -> int:
@@ -73,7 +82,7 @@ class EnumSort(Sort):
     members: tuple[str, ...]
 
     @property
-    def card(self) -> int:  # type: ignore[override]
+    def card(self) -> int:
         return len(self.members)
 
     def encode(self, value: object) -> int:
@@ -93,11 +102,11 @@ class IntSort(Sort):
     hi: int
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return f"int[{self.lo}..{self.hi}]"
 
     @property
-    def card(self) -> int:  # type: ignore[override]
+    def card(self) -> int:
         return self.hi - self.lo + 1
 
     def encode(self, value: object) -> int:
@@ -132,11 +141,11 @@ class BitVecSort(Sort):
     width: int
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return f"bv{self.width}"
 
     @property
-    def card(self) -> int:  # type: ignore[override]
+    def card(self) -> int:
         return 1 << self.width
 
     @property
@@ -196,64 +205,65 @@ class Expr:
         )
 
     # comparison and arithmetic build nodes
-    def __eq__(self, other: object) -> "Expr":  # type: ignore[override]
+    # `==` and `!=` build a comparison node instead of answering a bool (object's contract)
+    def __eq__(self, other: Value) -> Expr:  # type: ignore[override]
         return _cmp("eq", self, other)
 
-    def __ne__(self, other: object) -> "Expr":  # type: ignore[override]
+    def __ne__(self, other: Value) -> Expr:  # type: ignore[override]
         return _cmp("ne", self, other)
 
-    def __lt__(self, other: Value) -> "Expr":
+    def __lt__(self, other: Value) -> Expr:
         return _cmp("lt", self, other)
 
-    def __le__(self, other: Value) -> "Expr":
+    def __le__(self, other: Value) -> Expr:
         return _cmp("le", self, other)
 
-    def __gt__(self, other: Value) -> "Expr":
+    def __gt__(self, other: Value) -> Expr:
         return _cmp("gt", self, other)
 
-    def __ge__(self, other: Value) -> "Expr":
+    def __ge__(self, other: Value) -> Expr:
         return _cmp("ge", self, other)
 
-    def __add__(self, other: Value) -> "Expr":
+    def __add__(self, other: Value) -> Expr:
         return _arith("add", self, other)
 
-    def __radd__(self, other: Value) -> "Expr":
+    def __radd__(self, other: Value) -> Expr:
         return _arith("add", other, self)
 
-    def __sub__(self, other: Value) -> "Expr":
+    def __sub__(self, other: Value) -> Expr:
         return _arith("sub", self, other)
 
-    def __rsub__(self, other: Value) -> "Expr":
+    def __rsub__(self, other: Value) -> Expr:
         return _arith("sub", other, self)
 
-    def __and__(self, other: Value) -> "Expr":
+    def __and__(self, other: Value) -> Expr:
         if self.sort is BOOL:
             return And(self, other)
         return _bv("bvand", self, other)
 
-    def __rand__(self, other: Value) -> "Expr":
+    def __rand__(self, other: Value) -> Expr:
         return self.__and__(other)
 
-    def __or__(self, other: Value) -> "Expr":
+    def __or__(self, other: Value) -> Expr:
         if self.sort is BOOL:
             return Or(self, other)
         return _bv("bvor", self, other)
 
-    def __ror__(self, other: Value) -> "Expr":
+    def __ror__(self, other: Value) -> Expr:
         return self.__or__(other)
 
-    def __xor__(self, other: Value) -> "Expr":
+    def __xor__(self, other: Value) -> Expr:
         return _bv("bvxor", self, other)
 
-    def __invert__(self) -> "Expr":
+    def __invert__(self) -> Expr:
         if self.sort is BOOL:
             return Not(self)
         return Op("bvnot", (self,), self.sort)
 
-    def __lshift__(self, other: Value) -> "Expr":
+    def __lshift__(self, other: Value) -> Expr:
         return _bv("shl", self, other)
 
-    def __rshift__(self, other: Value) -> "Expr":
+    def __rshift__(self, other: Value) -> Expr:
         return _bv("lshr", self, other)
 
     __hash__ = object.__hash__
@@ -406,13 +416,15 @@ def Or(*args: Value) -> Expr:
     return items[0] if len(items) == 1 else Op("or", tuple(items), BOOL)
 
 
-def _flatten(args: Sequence[object]) -> list[Value]:
+def _flatten(args: Iterable[object]) -> list[Value]:
+    """`args` with lists, tuples and generators spliced in, so `And(xs)` reads as `And(*xs)`;
+    anything that is not a value is rejected later by `lift`."""
     out: list[Value] = []
     for a in args:
-        if isinstance(a, (list, tuple)) or (hasattr(a, "__iter__") and not isinstance(a, (str, Expr))):
-            out.extend(_flatten(list(a)))  # type: ignore[arg-type]
+        if isinstance(a, Iterable) and not isinstance(a, (str, Expr)):
+            out.extend(_flatten(a))
         else:
-            out.append(a)  # type: ignore[arg-type]
+            out.append(cast(Value, a))
     return out
 
 

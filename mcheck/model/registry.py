@@ -9,7 +9,8 @@ import os
 import re
 import sys
 import traceback
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from mcheck.errors import InputError, McheckError, ModelDefinitionError
 from mcheck.model.build import LoadedModel, build_model

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcheck.errors import InputError
 from mcheck.report.paths import check_output, check_output_dir
@@ -24,7 +24,10 @@ from mcheck.verdict import RESULT_TYPES, SCHEMA, Change, Kind, PropertyVerdict, 
 
 DERIVED = {"schema", "kind", "states_per_second"}  # written by Result.to_dict, recomputed on use
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_report)
 
 
-def _build(cls: type[T], data: dict[str, Any]) -> T:  # cls: one of the verdict dataclasses
+def _build(cls: type[T], data: dict[str, Any]) -> T:
     """Construct `cls` from its fields; keys it does not declare (fields a newer writer
     added, such as a divergence's `event_index`) are kept as attributes, not dropped."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     obj = cls(**{k: v for k, v in data.items() if k in names})
     for key, value in data.items():
         if key not in names and key not in DERIVED:
@@ -97,7 +100,7 @@ def result_from_dict(data: dict[str, Any]) -> Result:
     if data.get("schema") != SCHEMA:
         raise InputError(f"not an mcheck result (schema {data.get('schema')!r}, expected {SCHEMA!r})")
     try:
-        cls = RESULT_TYPES[Kind(data.get("kind"))]
+        cls = RESULT_TYPES[Kind(str(data.get("kind")))]
     except ValueError:
         raise InputError(f"not an mcheck result: kind {data.get('kind')!r} is not one of "
                          f"{', '.join(k.value for k in Kind)}") from None

@@ -421,7 +421,7 @@ def render_html(data: dict[str, Any]) -> str:
 #: What may not appear raw in JSON embedded in a <script> element: '<' starts '</script>'
 #: and '<!--' (which switches the parser into a state where the real end tag is missed),
 #: '>' and '&' are escaped too, and U+2028/U+2029 for older JavaScript parsers.
-_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SCRIPT_UNSAFE: dict[str, str | int | None] = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 def script_json(value: Any) -> str:

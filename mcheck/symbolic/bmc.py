@@ -10,7 +10,7 @@ concretely before it is reported (`witness.Replayer.confirm`).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import z3
@@ -23,6 +23,7 @@ from mcheck.verdict import (
     HOLDS,
     VIOLATED,
     PropertyVerdict,
+    Verdict,
     CheckResult,
     Violation,
     overall,
@@ -146,7 +147,7 @@ def property_rows(model: LoadedModel) -> list[tuple[str, str, tuple[str, ...], s
     return rows
 
 
-def verdict_rows(model: LoadedModel, replayer: Replayer, found: Search, unviolated: Callable[[str], str],
+def verdict_rows(model: LoadedModel, replayer: Replayer, found: Search, unviolated: Callable[[str], Verdict],
                  auxiliary: tuple[str, ...] = ()) -> tuple[list[PropertyVerdict], list[Violation]]:
     """Per-property verdicts after a BMC search: goals reached hold, violations found are
     violated (with their replayed witness), and every other property gets `unviolated(name)`."""

@@ -157,8 +157,8 @@ def _solve(codec: Codec, prop: str, goal: z3.BoolRef, a: Mapping[str, z3.ExprRef
     if result != z3.sat:
         return CodecProof(codec=codec.name, property=prop, verdict=BOUNDED)
     m = solver.model()
-    pair = tuple({k: m.eval(t[k], model_completion=True).as_long() for k in codec.state} for t in (a, b))
-    return CodecProof(codec=codec.name, property=prop, verdict=VIOLATED, pair=pair)  # type: ignore[arg-type]
+    first, second = ({k: m.eval(t[k], model_completion=True).as_long() for k in codec.state} for t in (a, b))
+    return CodecProof(codec=codec.name, property=prop, verdict=VIOLATED, pair=(first, second))
 
 
 def prove_round_trip(codec: Codec, timeout: float | None = None) -> CodecProof:

@@ -36,7 +36,7 @@ class _Conjunct:
 def _conjuncts(system: System, checks: list[Check]) -> list[_Conjunct]:
     out: list[_Conjunct] = []
     for c in checks:
-        expr = system.model.properties[c.prop_index].expr if c.kind == "invariant" else None  # type: ignore[index]
+        expr = c.prop(system.model).expr if c.kind == "invariant" else None
         if expr is None:
             continue
         parts = expr.args if isinstance(expr, Op) and expr.op == "and" else (expr,)
@@ -53,7 +53,7 @@ class SlicedStep:
         self.budget = budget
         self.ctx = system.enc.ctx
         self.cur = system.cur
-        self.dom = [system.enc.domain(s.sort, v) for s, v in zip(system.model.slots, system.cur)]
+        self.dom = [system.enc.domain(s.sort, v) for s, v in zip(system.model.slots, system.cur, strict=True)]
 
     def run(self, candidates: list[Check]) -> tuple[list[Check], dict[str, Cti]]:
         live = [c for c in candidates if c.kind != "deadlock"]
@@ -85,12 +85,11 @@ class SlicedStep:
         for cj in conj:
             for j in cj.slots:
                 by_slot.setdefault(j, []).append(cj)
-        props = self.system.model.properties
         for act in self.system.model.actions:
             writes = set(act.assigns)
             goals = {id(cj): cj for j in writes for cj in by_slot.get(j, [])}
             trans = [c for c in live
-                     if c.kind == "transition" and act.index in props[c.prop_index].per_action]  # type: ignore[index]
+                     if c.kind == "transition" and act.index in c.prop(self.system.model).per_action]
             risky = writes & self.system.risky if any(c.kind == "range" for c in live) else set()
             if not (goals or trans or risky):
                 continue
@@ -122,7 +121,7 @@ class SlicedStep:
         used = relevant.union(*(cj.slots for cj in assumed.values()))
         in_range = [d for j in act.assigns if (d := system.enc.domain(system.model.slots[j].sort, after[j])) is not None]
         bad = [z3.And(in_range + [z3.Not(tr1(cj.expr))]) for cj in goals]
-        bad += [z3.Not(tr(system.model.properties[c.prop_index].per_action[a])) for c in trans]  # type: ignore[index]
+        bad += [z3.Not(tr(c.prop(system.model).per_action[a])) for c in trans]
         bad += [z3.Not(d) for j in risky if (d := system.enc.domain(system.model.slots[j].sort, after[j])) is not None]
         return ([self.dom[j] for j in used if self.dom[j] is not None] + [system.guards[a]]
                 + [tr(cj.expr) for cj in assumed.values()] + [z3.Or(bad)])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import z3
 
-from mcheck.model.build import LoadedModel
+from mcheck.model.build import LoadedModel, PropertyInstance
 from mcheck.model.expr import IntSort, Sort
 from mcheck.symbolic.translate import Encoding, Translator, int_width
 
@@ -42,6 +42,12 @@ class Check:
     bad: z3.BoolRef
     step: bool
     prop_index: int | None  # position in model.properties (None for deadlock and range)
+
+    def prop(self, model: LoadedModel) -> PropertyInstance:
+        """The property of `model` this check stands for (not for deadlock and range checks)."""
+        if self.prop_index is None:
+            raise ValueError(f"check {self.name} ({self.kind}) stands for no property of the model")
+        return model.properties[self.prop_index]
 
 
 def _fits(value: Sort, target: Sort) -> bool:
@@ -68,14 +74,14 @@ class System:
         self._tids: dict[int, z3.BitVecRef] = {}
         self.translator = tr = Translator(self.enc, self.cur)
 
-        self.init = z3.And([z3.Or([v == self.enc.value(s.sort, x) for x in s.init]) for s, v in zip(model.slots, self.cur)]
+        self.init = z3.And([z3.Or([v == self.enc.value(s.sort, x) for x in s.init]) for s, v in zip(model.slots, self.cur, strict=True)]
                            + [z3.BoolVal(True, ctx)])
         self.domain = self._domain(self.cur)
 
         picks = [self.tid == z3.BitVecVal(a.index, self.tid_width, ctx) for a in model.actions]
         self.guards = guards = [tr(a.guard) for a in model.actions]
         parts = [z3.ULT(self.tid, z3.BitVecVal(n, self.tid_width, ctx))] if n < (1 << self.tid_width) else []
-        parts += [z3.Implies(p, g) for p, g in zip(picks, guards)]
+        parts += [z3.Implies(p, g) for p, g in zip(picks, guards, strict=True)]
         writers: dict[int, list[int]] = {}
         risky: set[int] = set()
         for a in model.actions:
@@ -119,7 +125,7 @@ class System:
                                      prop_index=None)
 
     def _domain(self, state: Sequence[z3.ExprRef]) -> z3.BoolRef:
-        cons = [c for s, v in zip(self.model.slots, state) if (c := self.enc.domain(s.sort, v)) is not None]
+        cons = [c for s, v in zip(self.model.slots, state, strict=True) if (c := self.enc.domain(s.sort, v)) is not None]
         return z3.And(cons + [z3.BoolVal(True, self.enc.ctx)])
 
     # -- unrolling
@@ -137,7 +143,7 @@ class System:
 
     def at(self, term: z3.ExprRef, k: int) -> z3.ExprRef:
         """`term` with `cur` as state k, `nxt` as state k+1 and `tid` as step k's indicator."""
-        pairs = list(zip(self.cur, self.state(k))) + list(zip(self.nxt, self.state(k + 1)))
+        pairs = list(zip(self.cur, self.state(k), strict=True)) + list(zip(self.nxt, self.state(k + 1), strict=True))
         pairs.append((self.tid, self.tid_at(k)))
         return z3.substitute(term, *pairs)
 
@@ -147,7 +153,7 @@ class System:
 
     def decode_state(self, m: z3.ModelRef, k: int) -> tuple[int, ...]:
         return tuple(self.enc.decode(s.sort, m.eval(v, model_completion=True))
-                     for s, v in zip(self.model.slots, self.state(k)))
+                     for s, v in zip(self.model.slots, self.state(k), strict=True))
 
     def decode_actions(self, m: z3.ModelRef, steps: int) -> list[int]:
         return [m.eval(self.tid_at(i), model_completion=True).as_long() for i in range(steps)]

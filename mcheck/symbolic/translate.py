@@ -123,6 +123,13 @@ def _resize(term: z3.BitVecRef, width: int, signed: bool) -> z3.BitVecRef:
     return z3.SignExt(width - have, term) if signed else z3.ZeroExt(width - have, term)
 
 
+def _bv_width(e: Op) -> int:
+    """The width of a bit-vector operation (the expression builders give these ops a BitVecSort)."""
+    if not isinstance(e.sort, BitVecSort):
+        raise TranslationError(f"{e!r} is a bit-vector operation on {e.sort!r}")
+    return e.sort.width
+
+
 class Translator:
     """Translates expressions over one state (a Z3 term per slot), sharing common nodes."""
 
@@ -242,11 +249,11 @@ class Translator:
         return self._binary(e, lambda x, y: x ^ y)
 
     def _bvnot(self, e: Op) -> z3.ExprRef:
-        return ~self.bv(e.args[0], e.sort.width)  # type: ignore[attr-defined]
+        return ~self.bv(e.args[0], _bv_width(e))
 
     def _shift(self, e: Op, fn: Callable[[z3.BitVecRef, z3.BitVecRef], z3.BitVecRef]) -> z3.ExprRef:
         a, b = e.args
-        w = e.sort.width  # type: ignore[attr-defined]
+        w = _bv_width(e)
         x = self.bv(a, w)
         zero = z3.BitVecVal(0, w, self.enc.ctx)
         if isinstance(b, Const):

@@ -86,7 +86,7 @@ class Replayer:
         if check.kind == "deadlock":
             enabled = any(evaluate(a.guard, last) for a in self.model.actions)
             return not enabled and not evaluate(self.model.end_state, last)
-        p = self.model.properties[check.prop_index]  # type: ignore[index]
+        p = check.prop(self.model)
         if check.kind == "transition":
             cond = p.per_action.get(actions[-1]) if actions else None
             return cond is not None and not evaluate(cond, states[-2])
@@ -102,7 +102,7 @@ class Replayer:
                                 f"is not enabled at step {k} of the concrete replay")
             x = nxt[0]
             if self.layout.unpack(x) != tuple(states[k]):
-                diff = [s.name for s, u, v in zip(self.model.slots, self.layout.unpack(x), states[k]) if u != v]
+                diff = [s.name for s, u, v in zip(self.model.slots, self.layout.unpack(x), states[k], strict=True) if u != v]
                 raise EngineBug(f"symbolic engine bug: {what}: after step {k} the concrete replay differs "
                                 f"from Z3 in {', '.join(diff)}")
 
@@ -127,7 +127,7 @@ def describe_steps(system: System, states: Sequence[State], actions: Sequence[in
         act = model.actions[a]
         before, after = states[number - 1], states[number]
         changes = [Change(field=s.name, before=s.sort.decode(u), after=s.sort.decode(v))
-                   for s, u, v in zip(model.slots, before, after) if u != v]
+                   for s, u, v in zip(model.slots, before, after, strict=True) if u != v]
         steps.append(Step(number=number, action=act.name, params=dict(act.params), label=act.label,
                           event=dict(act.event) if act.event else None, clauses=list(act.clauses), changes=changes))
     return steps

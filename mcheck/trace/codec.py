@@ -29,7 +29,7 @@ PART_HEADER_SIZE = 16
 CTX_HEADER_SIZE = 8
 
 
-def opcode_words(opcodes: "set[int] | frozenset[int] | list[int] | tuple[int, ...]") -> list[int]:
+def opcode_words(opcodes: set[int] | frozenset[int] | list[int] | tuple[int, ...]) -> list[int]:
     """An opcode set as the le64 words of LIST_QUERY / LIST_USE: bit n % 64 of word n / 64."""
     words = [0] * (max(opcodes) // 64 + 1 if opcodes else 1)
     for op in opcodes:

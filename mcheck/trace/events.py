@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator, Union
+from typing import Any
+from collections.abc import Iterator
 
 from mcheck.trace.codec import Codec, DecodedCommand, DecodedResult
 
@@ -45,7 +46,7 @@ class TraceHeader:
         return obj
 
     @classmethod
-    def from_json(cls, obj: Any) -> "TraceHeader":
+    def from_json(cls, obj: Any) -> TraceHeader:
         """Parse a header object; raises ValueError naming the faulty key."""
         if not isinstance(obj, dict) or "mcheck_trace" not in obj:
             raise ValueError("not an mcheck trace header (no 'mcheck_trace' key)")
@@ -265,10 +266,10 @@ class Annotation:
     text: str
 
 
-Event = Union[
-    AdminCommand, AdminSubmit, AdminComplete, DmaWrite, UsedNotify, ConfigNotify, Doorbell,
-    FlrBegin, FlrEnd, MemberReset, OwnerReset, PmBegin, PmEnd, Pme, PciRead, Annotation,
-]
+Event = (
+    AdminCommand | AdminSubmit | AdminComplete | DmaWrite | UsedNotify | ConfigNotify | Doorbell
+    | FlrBegin | FlrEnd | MemberReset | OwnerReset | PmBegin | PmEnd | Pme | PciRead | Annotation
+)
 
 EVENT_TYPES: dict[str, type] = {
     cls.KIND: cls

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
+from collections.abc import Iterable, Iterator
 
 from mcheck.errors import InputError
 from mcheck.trace.codec import Codec

@@ -7,9 +7,9 @@ fast reader (`mcheck.trace.pcapng`) yields. It is about 100x slower; use it for 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mcheck.errors import InputError
 from mcheck.trace.codec import Codec

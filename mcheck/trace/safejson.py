@@ -28,8 +28,8 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
         obj = json.loads(data)
     except RecursionError:
         raise ValueError("JSON nested too deep (arrays or objects about a thousand levels deep)") from None
-    pattern = _MAYBE_SURROGATE_STR if isinstance(data, str) else _MAYBE_SURROGATE
-    if pattern.search(data):
+    found = _MAYBE_SURROGATE_STR.search(data) if isinstance(data, str) else _MAYBE_SURROGATE.search(data)
+    if found:
         check_text(obj)
     return obj
 

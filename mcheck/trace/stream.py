@@ -7,7 +7,7 @@ after yielding every good event before it. Memory is bounded by outstanding subm
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from mcheck.errors import InputError
 from mcheck.trace.events import AdminCommand, AdminComplete, AdminSubmit, Event, TraceHeader

@@ -81,7 +81,7 @@ def step_events(model: LoadedModel, initial: int, actions: list[int], start: int
     return events, last
 
 
-def check_round_trip(model: LoadedModel, events: list[Any], labels: dict[int, str]) -> None:
+def check_round_trip(model: LoadedModel, events: list[Any], labels: dict[int, tuple[str, dict[str, Any]]]) -> None:
     """Every encoded event, observed back, agrees with its step's event (`labels`: event
     index -> step label and model event); a step the capture cannot show is an error."""
     _drop_observer(model)
@@ -140,9 +140,9 @@ def capture(cx: Counterexample, actions: list[int] | None = None) -> tuple[list[
     """The events of the path (checked to read back as its steps) and each step's last event."""
     actions = cx.actions if actions is None else actions
     events, last = step_events(cx.model, cx.initial, actions)
-    labels = {}
+    labels: dict[int, tuple[str, dict[str, Any]]] = {}
     start = 0
-    for a, end in zip(actions, last):
+    for a, end in zip(actions, last, strict=True):
         act = cx.model.actions[a]
         for i in range(start, end + 1):
             if act.event is not None:

@@ -60,7 +60,7 @@ def to_itf(cx: Counterexample) -> dict[str, Any]:
     layout = Layout.of(cx.model)
     states = []
     labels = ["(initial)"] + [s.label for s in witness.steps]
-    for i, (x, label) in enumerate(zip(cx.states, labels)):
+    for i, (x, label) in enumerate(zip(cx.states, labels, strict=True)):
         states.append({"#meta": {"index": i, "action": label}, **state_vars(cx.model.decode_state(layout.unpack(x)))})
     v = cx.violation
     return {

@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
@@ -145,7 +146,7 @@ def departure(model: LoadedModel, correct: LoadedModel, initial: int, actions: l
 
 def find(model: LoadedModel, spec: str, *, prop: str | None = None, max_depth: int | None = None,
          timeout: float | None = None,
-         shows: Callable[["Counterexample", list[int]], bool] | None = None) -> Counterexample:
+         shows: Callable[[Counterexample, list[int]], bool] | None = None) -> Counterexample:
     """The counterexample of `model` (built from `spec` with its parameters). `shows(cx,
     actions)` says whether a capture of those actions diverges from the correct model; when
     the violation's own path does not, the shortest continuation that does is appended."""

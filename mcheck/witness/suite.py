@@ -56,7 +56,8 @@ def build_test(cx: Counterexample, name: str = "witness") -> Any:
                                                         correct.decode_state(b.layout.unpack(y)))[0][1]["readable"] == readable:
                     enabled = [(c, y)]
                     break
-        pick = (same or [(c, y) for c, y in enabled if correct.actions[c].event == act.event] or enabled or [None])[0]
+        picks = same or [(c, y) for c, y in enabled if correct.actions[c].event == act.event] or enabled
+        pick = picks[0] if picks else None
         if pick is not None:
             b.take(t, pick[0], pick[1])
             x = pick[1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import partial, cache
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ def _configs() -> list:
 CONFIGS = _configs()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compare(spec: str, items: tuple) -> tuple[int, set[str], int, set[str], list[str]]:
     model = load_model(spec, dict(items))
     result, _ = check(model)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import random
 import shutil
 import signal
@@ -23,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACES = ROOT / "traces"
@@ -98,7 +97,7 @@ def run(argv: list[str], deadline: float) -> tuple[int | None, str, str, float]:
 def judge(case: str, code: int | None, out: str, err: str, seconds: float) -> Outcome:
     o = Outcome(case, code, out, err, seconds)
     if code is None:
-        o.problems.append(f"hang: no answer within the deadline")
+        o.problems.append("hang: no answer within the deadline")
     elif code not in (0, 1, 2, 3):
         o.problems.append(f"exit code {code}")
     if "internal error" in err:
@@ -320,7 +319,7 @@ def fuzz(seed: int, scale: float, work: Path, deadline: float = 20.0, budget: fl
     # Explaining a divergence builds the model's catalogue-bug variants (about 30 s the first
     # time): that is the replayer's analysis, not input handling, so the fuzz skips it.
     saved = engine.Replayer._suspects, engine.Replayer._relaxed
-    engine.Replayer._suspects = lambda self: []   # type: ignore[method-assign]
+    engine.Replayer._suspects = lambda self: []   # type: ignore[method-assign]  # patched for the run, restored below
     engine.Replayer._relaxed = lambda self: []    # type: ignore[method-assign]
     old_limit = sys.getrecursionlimit()
     failures: list[Outcome] = []

@@ -1,7 +1,7 @@
 """A tiny model for engine tests: a device that stops and resumes and does DMA."""
 
 from mcheck.model.definition import Array, Model, action, sometimes, transition_property
-from mcheck.model.expr import BOOL, Enum, If, Int
+from mcheck.model.expr import Enum, If, Int
 from mcheck.model.params import Param
 
 MODE = Enum("mode", "running", "stopped")

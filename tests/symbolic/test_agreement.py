@@ -10,6 +10,7 @@ cases are marked slow (run them with `-m slow`): the spec-exact virtio-1.4 takes
 from __future__ import annotations
 
 import os
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ BUG_PARAMS = {("virtio-1.4", "disabled-list-query"): {"members": 1, "sets": "exa
                  for b in ("orphan-chunk-accepted", "resume-partial-context", "unknown-mode-accepted")}}
 
 
-def _cases() -> list:  # type: ignore[type-arg]
+def _cases() -> list[Any]:
     out = []
     for spec, params, bounds in MODELS:
         for bug in ("none", *find_model_class(spec).bugs):

@@ -12,6 +12,7 @@ counterexample to induction, never a silent `bounded`.
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ VIRTIO_SAFETY = {
 
 @pytest.mark.parametrize("params", [{}, {"sets": "exact"}, {"compat": "linux"}],
                          ids=["default", "sets-exact", "compat-linux"])
-def test_virtio_1_4_is_proved(params: dict) -> None:  # type: ignore[type-arg]
+def test_virtio_1_4_is_proved(params: dict[str, Any]) -> None:
     result = prove(load_model("virtio-1.4", {"members": 2, **params}))
     assert result.verdict == "proved", result.notes
     assert all(p.verdict == "proved" for p in result.properties if p.kind != "sometimes")
@@ -58,7 +59,7 @@ def test_virtio_1_4_is_proved(params: dict) -> None:  # type: ignore[type-arg]
     assert "auxiliary invariants: buffers_conserved" in result.notes
 
 
-def _virtio_bugs() -> list:  # type: ignore[type-arg]
+def _virtio_bugs() -> list[str]:
     return sorted(find_model_class("virtio-1.4").bugs)
 
 
@@ -84,10 +85,10 @@ def test_virtio_1_4_is_proved_at_64_members() -> None:
 def test_without_its_strengthening_invariant_induction_fails_with_a_counterexample() -> None:
     base = find_model_class("virtio-1.4")
 
-    class Unstrengthened(base):  # type: ignore[misc, valid-type]
+    class Unstrengthened(base):  # type: ignore[misc, valid-type]  # a class found at run time
         auxiliary = ()
 
-        def buffers_conserved(self, s):  # type: ignore[no-untyped-def]  # not decorated: removed
+        def buffers_conserved(self, s):  # not decorated: removed
             return None
 
     result = prove(build_model(Unstrengthened, {"members": 2}))

@@ -8,6 +8,8 @@ Int/bit-vector operands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import z3
 
@@ -97,14 +99,14 @@ def _by_codegen(e: Expr, state: tuple[int, ...]) -> int:
     return int(eval(py_expr(e), {f"v{i}": v for i, v in enumerate(state)}))
 
 
-def _z3_evaluator(e: Expr):  # type: ignore[no-untyped-def]
+def _z3_evaluator(e: Expr) -> Callable[[tuple[int, ...]], int]:
     """Translate once; evaluate by substituting a state's values and simplifying."""
     enc = Encoding(int_width([e], SORTS))
     variables = [enc.var(f"s{i}", s) for i, s in enumerate(SORTS)]
     term = Translator(enc, variables)(e)
 
     def at(state: tuple[int, ...]) -> int:
-        values = [(v, enc.value(s, x)) for v, s, x in zip(variables, SORTS, state)]
+        values = [(v, enc.value(s, x)) for v, s, x in zip(variables, SORTS, state, strict=True)]
         return enc.decode(e.sort, z3.simplify(z3.substitute(term, *values)))
 
     return at

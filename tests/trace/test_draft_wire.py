@@ -611,7 +611,7 @@ def test_both_report_forms_give_the_same_observations_and_verdict() -> None:
     bitmap, addresses = _migration(DRAFT), _migration(ADDR)
     assert [e.readable for e in bitmap.events if e.KIND == "admin"] != [e.readable for e in addresses.events if e.KIND == "admin"]
     obs_b, obs_a = bitmap.observe(), addresses.observe()
-    differ = [(b, a) for b, a in zip(obs_b, obs_a) if b != a]
+    differ = [(b, a) for b, a in zip(obs_b, obs_a, strict=True) if b != a]
     # only WR_PENDING differs: the address-list form also says how many pages
     assert len(differ) == 1 and differ[0][0]["cmd"] == "WR_PENDING"
     assert differ[0][1] == {**differ[0][0], "pending_pages": 2}

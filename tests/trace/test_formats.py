@@ -161,9 +161,9 @@ def test_reading_streams_in_bounded_memory(tmp_path: Path, ext: str, sizes: tupl
 
 def test_events_are_frozen_and_keyword_only() -> None:
     with pytest.raises(TypeError):
-        OwnerReset(0, 0)  # type: ignore[misc]
+        OwnerReset(0, 0)  # type: ignore[misc]  # keyword-only on purpose
     event = OwnerReset(index=0, timestamp=0)
     with pytest.raises(AttributeError):
-        event.index = 1  # type: ignore[misc]
+        event.index = 1  # type: ignore[misc]  # frozen on purpose
     submit = AdminSubmit(index=0, timestamp=0, tag=1, readable=b"\x11\x00")
     assert submit.opcode == 0x11
