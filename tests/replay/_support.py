@@ -91,7 +91,7 @@ class Hand:
         self.events.append(cls(**self._common(), **kw))
         return self.events[-1].index
 
-    def bring_up(self) -> "Hand":
+    def bring_up(self) -> Hand:
         """Owner reset; the SR-IOV bundle and Self's capabilities enabled; limits 1/1; a GET
         object 0 for member 1 (every answer as the spec requires)."""
         from mcheck.trace.codec import opcode_words

@@ -32,7 +32,7 @@ REQUIRED_BUGS = {"dma-after-stop", "notify-after-stop", "parts-out-of-order", "p
 def _check(result, expected: list[dict]) -> None:
     assert result.verdict == "violated"
     assert [v.event_index for v in result.violations] == [d["index"] for d in expected]
-    for v, d in zip(result.violations, expected):
+    for v, d in zip(result.violations, expected, strict=True):
         assert d["clause"] in v.clauses, (v.event_index, v.clauses)
         assert v.kind == "divergence" and v.expected and v.candidates
         assert f"event {d['index']} (t=" in v.message
