@@ -45,7 +45,7 @@ from mcheck.explore.check import check
 from mcheck.model.registry import load_model
 from mcheck.symbolic.induction import prove
 model = load_model("draft-v1", spec["params"])
-import models.draft_v1 as source
+import mcheck.models.draft_v1 as source
 before = rss_now_kb()
 t = time.perf_counter()
 if spec["engine"] == "prove":

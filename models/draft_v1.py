@@ -38,7 +38,7 @@ from mcheck.model.definition import (
 )
 from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or, Value
 from mcheck.model.params import Param
-from models.draft_observe import REPLAY_RULES
+from mcheck.models.draft_observe import REPLAY_RULES
 
 MODES = ("ACTIVE", "STOP", "FREEZE")
 MODE = Enum("mode", *MODES)
@@ -444,7 +444,7 @@ class DraftV1(Model):
         observer keeps per-member state: recorded ranges, context write streams)."""
         obs = self.__dict__.get("_obs")
         if obs is None:
-            from models.draft_observe import DraftObserver
+            from mcheck.models.draft_observe import DraftObserver
             obs = self.__dict__["_obs"] = DraftObserver()
         return obs.observe(event)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.virtio_opcodes import GROUP_SRIOV
-from models.virtio_observe import REPLAY_RULES  # noqa: F401 - the pair model's commands are virtio 1.4's
+from mcheck.models.virtio_opcodes import GROUP_SRIOV
+from mcheck.models.virtio_observe import REPLAY_RULES  # noqa: F401 - the pair model's commands are virtio 1.4's
 
 MIGRATION_COMMANDS = {"DEV_MODE_SET", "RESOURCE_OBJ_CREATE", "RESOURCE_OBJ_DESTROY", "DEV_PARTS_METADATA_GET",
                       "DEV_PARTS_GET", "DEV_PARTS_SET"}

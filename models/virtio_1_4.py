@@ -34,12 +34,12 @@ from typing import Any
 from mcheck.model.definition import Array, Model, Ref, action, invariant, sometimes, transition_property
 from mcheck.model.expr import And, Enum, If, Int, Not, Or
 from mcheck.model.params import Param, Relaxation
-from models.virtio_admin import (
+from mcheck.models.virtio_admin import (
     EBUSY, EEXIST, EINVAL, ENOSPC, ENXIO, INVALID_FIELD, INVALID_GROUP, INVALID_MEMBER, INVALID_OPCODE, OK, OUTCOMES,
     Q_OK, TRANSIENT, VALIDATION_QUALIFIERS, Outcome, answer, deferred, fail, first, may_fail, success, transients,
 )
-from models.virtio_observe import REPLAY_RULES, Observer
-from models.virtio_opcodes import (
+from mcheck.models.virtio_observe import REPLAY_RULES, Observer
+from mcheck.models.virtio_opcodes import (
     FAMILY_OF, GROUP_BAD, GROUP_SELF, GROUP_SRIOV, OPAQUE_COMMANDS, PARTIAL_SETS, SELF_SETS, SRIOV_COMMANDS,
     SRIOV_SETS, enabled_in,
 )
@@ -941,7 +941,7 @@ class Virtio14(Model):
 
     def driver_rules(self):
         """Driver-side (R-*) checks of a capture (models/virtio_driver_rules.py)."""
-        from models.virtio_driver_rules import DriverRules
+        from mcheck.models.virtio_driver_rules import DriverRules
         return DriverRules(self.p)
 
 

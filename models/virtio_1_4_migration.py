@@ -42,7 +42,7 @@ from mcheck.errors import ModelDefinitionError
 from mcheck.model.definition import Array, Model, action, invariant, sometimes, transition_property
 from mcheck.model.expr import BOOL, And, BitVec, Enum, If, Implies, Int, Not, Or
 from mcheck.model.params import Param
-from models.migration_observe import REPLAY_RULES
+from mcheck.models.migration_observe import REPLAY_RULES
 
 SIDES = ("src", "dst")
 MODE = Enum("mode", "running", "stopped")
@@ -681,7 +681,7 @@ class Virtio14Migration(Model):
         """A decoded trace event in this model's terms (models/migration_observe.py)."""
         obs = self.__dict__.get("_obs")
         if obs is None:
-            from models.migration_observe import PairObserver
+            from mcheck.models.migration_observe import PairObserver
             obs = self.__dict__["_obs"] = PairObserver()
         return obs.observe(event)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcheck.trace.codec import opcodes_of
-from models.virtio_opcodes import (
+from mcheck.models.virtio_opcodes import (
     GROUP_SELF, GROUP_SRIOV, SRIOV_COMMANDS, classify, group_of, lists_complete,
 )
 

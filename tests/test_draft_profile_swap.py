@@ -69,5 +69,5 @@ def test_the_model_is_independent_of_any_profile():
     first, _ = check(load_model("draft-v1", {}))
     assert first.verdict == "holds"
     # the model names commands only; loading it never opens a profile file
-    import models.draft_v1 as draft
+    import mcheck.models.draft_v1 as draft
     assert "load_profile" not in Path(draft.__file__).read_text()

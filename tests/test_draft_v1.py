@@ -13,7 +13,7 @@ from mcheck.explore.check import check
 from mcheck.model.build import build_model
 from mcheck.model.definition import action
 from mcheck.model.registry import find_model_class, load_model
-from models.draft_v1 import DraftV1
+from mcheck.models.draft_v1 import DraftV1
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ import pytest
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
 from mcheck.model.registry import find_model_class, load_model
-from models.virtio_1_4 import Virtio14
+from mcheck.models.virtio_1_4 import Virtio14
 
 # bug -> (property that must be violated, clauses its counterexample must cite, shortest length),
 # checked at members=1 with every enabled-set class (sets=exact)

@@ -8,8 +8,8 @@ import pytest
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check
 from mcheck.model.registry import load_model
-from models.migration_observe import pair_of
-from models.virtio_1_4_migration import Virtio14Migration
+from mcheck.models.migration_observe import pair_of
+from mcheck.models.virtio_1_4_migration import Virtio14Migration
 
 MODEL = "virtio-1.4-migration"
 FREE_DEPTH = Bounds(max_depth=14)   # the free hypervisor's space is explored to this depth

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping
 
-from mcheck.clauses.catalogue import Catalogue, Clause
+from mcheck.model.catalogue import Catalogue, Clause
 from mcheck.errors import InputError, McheckError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check

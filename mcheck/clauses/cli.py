@@ -12,9 +12,9 @@ from mcheck.clauses.analysis import (
     SCHEMA, NOT_ENCODED, OUT_OF_SCOPE, build_rows, default_trace_dirs, find_captures, row_json, run_bugs,
     run_captures, show_path, summary, summary_line,
 )
-from mcheck.clauses.catalogue import model_catalogue
+from mcheck.model.catalogue import model_catalogue
 from mcheck.errors import InputError
-from mcheck.report.paths import check_output
+from mcheck.paths import check_output
 from mcheck.model.build import build_model
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import BUILTIN, find_model_class

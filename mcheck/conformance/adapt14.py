@@ -23,7 +23,7 @@ from mcheck.device.virtio14 import (
 )
 from mcheck.device.virtq import PAGE, QSIZE, avail_addr, desc_addr, used_addr
 from mcheck.trace.codec import Codec, opcode_words
-from models.virtio_opcodes import SELF_CLASSES, SRIOV_CLASSES
+from mcheck.models.virtio_opcodes import SELF_CLASSES, SRIOV_CLASSES
 
 PROFILE = "virtio-1.4"
 #: model parameters a generated suite uses unless given (`gen-tests`, the kill matrix)
@@ -63,7 +63,7 @@ def judge_params(params: dict[str, Any]) -> dict[str, Any]:
     the walk runs on the coarse classes, the device's answers are judged on every class the
     observation tells apart (a LIST_USE of the whole command set is `bundle`/`caps`, not
     `other`, so a disabled opcode's refusal is checked exactly)."""
-    from models.virtio_1_4 import Virtio14
+    from mcheck.models.virtio_1_4 import Virtio14
     return {**params, **Virtio14.replay_params}
 
 

@@ -19,7 +19,7 @@ from mcheck.model.build import LoadedModel
 from mcheck.model.registry import BUILTIN, find_model_class, load_model
 from mcheck.options import declare, refuse_inapplicable
 from mcheck.report.outputs import Outputs, add_output_arguments, emit
-from mcheck.report.paths import check_output, check_output_dir
+from mcheck.paths import check_output, check_output_dir
 from mcheck.report.progress import progress_for
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mcheck.errors import InputError
-from mcheck.report.paths import check_output
+from mcheck.paths import check_output
 from mcheck.engines.cli import add_model_arguments
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import load_model

@@ -19,7 +19,7 @@ from mcheck.fleet.summary import representatives, set_report_links, summarise
 from mcheck.fleet.table import JOURNAL, Journal, judged, write_table
 from mcheck.model.params import parse_assignments
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES
-from mcheck.report.paths import check_output_dir
+from mcheck.paths import check_output_dir
 
 DEFAULT_OUT = "fleet-results"
 DEFAULT_TIMEOUT = 600.0

@@ -18,9 +18,9 @@ from mcheck.model.definition import Model, class_where
 
 # built-in name -> "module:Class"
 BUILTIN = {
-    "virtio-1.4": "models.virtio_1_4:Virtio14",
-    "draft-v1": "models.draft_v1:DraftV1",
-    "virtio-1.4-migration": "models.virtio_1_4_migration:Virtio14Migration",
+    "virtio-1.4": "mcheck.models.virtio_1_4:Virtio14",
+    "draft-v1": "mcheck.models.draft_v1:DraftV1",
+    "virtio-1.4-migration": "mcheck.models.virtio_1_4_migration:Virtio14Migration",
 }
 
 

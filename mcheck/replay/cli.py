@@ -19,7 +19,7 @@ from mcheck.replay import model_for_trace, open_trace
 from mcheck.replay.engine import DEFAULT_MAX_CANDIDATES, replay_events
 from mcheck.options import declare, refuse_inapplicable
 from mcheck.report.outputs import Outputs, add_output_arguments, emit
-from mcheck.report.paths import check_output_dir
+from mcheck.paths import check_output_dir
 from mcheck.report.progress import progress_for
 from mcheck.trace.events import EVENT_TYPES
 

@@ -15,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcheck.errors import InputError
-from mcheck.report.paths import check_output, check_output_dir
+from mcheck.paths import check_output, check_output_dir
 from mcheck.trace.safejson import loads
 from mcheck.report.html import write_report
 from mcheck.report.junit import write_junit

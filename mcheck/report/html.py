@@ -193,7 +193,7 @@ def clause_table(result: Result, source: str | None) -> dict[str, Any] | None:
     """The model's clause catalogue against this run: encoded (some action or property
     names the clause) and killed (a violation here cites it). No bug runs and no file
     lines: `mcheck clauses` has those. None when the model has no catalogue."""
-    from mcheck.clauses.catalogue import model_catalogue
+    from mcheck.model.catalogue import model_catalogue
     from mcheck.model.registry import BUILTIN, find_model_class
 
     spec = result.model if result.model in BUILTIN else source

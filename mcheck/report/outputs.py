@@ -22,7 +22,7 @@ from mcheck.model.registry import BUILTIN
 from mcheck.report.html import write_report
 from mcheck.report.json_out import write_result
 from mcheck.report.junit import write_junit
-from mcheck.report.paths import check_output, check_output_dir
+from mcheck.paths import check_output, check_output_dir
 from mcheck.report.sarif import write_sarif
 from mcheck.report.text import render
 from mcheck.verdict import ERROR, Result

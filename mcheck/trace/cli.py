@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from mcheck.errors import InputError
-from mcheck.report.paths import check_output
+from mcheck.paths import check_output
 from mcheck.trace.codec import CodecError
 from mcheck.trace.describe import describe_event
 from mcheck.trace.io import read_trace, trace_format, write_trace

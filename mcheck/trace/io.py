@@ -7,7 +7,7 @@ from typing import Protocol
 from collections.abc import Iterable, Iterator
 
 from mcheck.errors import InputError
-from mcheck.report.paths import check_input
+from mcheck.paths import check_input
 from mcheck.trace.codec import Codec
 from mcheck.trace.events import Event, Trace, TraceHeader
 from mcheck.trace.jsonl import JsonlReader, write_jsonl

@@ -120,7 +120,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     """Load a built-in profile by name ("virtio-1.4", "draft-v1") or a TOML file by path."""
     text_name = str(name_or_path)
     if text_name in BUILTIN_PROFILES:
-        ref = resources.files("models") / "profiles" / f"{text_name}.toml"
+        ref = resources.files("mcheck.models") / "profiles" / f"{text_name}.toml"
         return _parse(ref.read_bytes(), f"models/profiles/{text_name}.toml")
     path = Path(name_or_path)
     if not path.is_file():

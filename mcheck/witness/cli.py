@@ -8,7 +8,7 @@ from typing import Any
 from mcheck.errors import InputError
 from mcheck.model.params import parse_assignments
 from mcheck.model.registry import load_model
-from mcheck.report.paths import check_output, check_output_dir
+from mcheck.paths import check_output, check_output_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -108,5 +108,5 @@ class Relaxed(Model):
         return out
 
     def driver_rules(self):
-        from models.virtio_driver_rules import DriverRules
+        from mcheck.models.virtio_driver_rules import DriverRules
         return DriverRules(self.p)

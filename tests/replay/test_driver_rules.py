@@ -15,7 +15,7 @@ from mcheck.replay import replay_file
 from mcheck.trace.io import read_trace
 
 from ._support import ROOT
-from models.virtio_driver_rules import DriverRules
+from mcheck.models.virtio_driver_rules import DriverRules
 
 MODEL = str(ROOT / "tests" / "models" / "relaxed.py")
 SELF, SRIOV = 0x0, 0x1

@@ -40,7 +40,7 @@ def read_only(tmp_path: Path, monkeypatch) -> Path:
     if os.geteuid() != 0:
         ro.chmod(0o500)
     else:
-        from mcheck.report import paths
+        from mcheck import paths
 
         real_access, real_open = os.access, open
 
@@ -73,7 +73,7 @@ def test_unreadable_input(capsys, tmp_path: Path, monkeypatch) -> None:
     if os.geteuid() != 0:
         path.chmod(0)
     else:
-        from mcheck.report import paths
+        from mcheck import paths
         real_open = open
         monkeypatch.setattr(paths, "open", lambda p, *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(p)))
                             if str(p) == str(path) else real_open(p, *a, **k), raising=False)

@@ -20,7 +20,7 @@ from mcheck.model.expr import And
 from mcheck.model.registry import load_model
 from mcheck.engines.dispatch import run
 from mcheck.symbolic.induction import prove
-from models.draft_v1 import DraftV1
+from mcheck.models.draft_v1 import DraftV1
 
 # BMC depth for the goals: completes_after_flr is first reached at depth 12 (the default is 10)
 GOALS = 14

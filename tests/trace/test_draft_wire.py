@@ -25,7 +25,7 @@ from mcheck.trace.io import read_trace, write_trace
 from mcheck.trace.profile import load_profile
 from mcheck.trace.pyshark_reader import DISSECTOR_PATH, read_trace_pyshark
 from mcheck.trace.record import PROFILE_CODES
-from models.draft_observe import DraftObserver
+from mcheck.models.draft_observe import DraftObserver
 from tests.conftest import require_tool
 
 DATA = Path(__file__).resolve().parent / "data"
