@@ -464,12 +464,14 @@ class Virtio14(Model):
     def parts_set(self, s, m, oid, snapshot, outcome):
         """DEV_PARTS_SET (0x10): parts take effect at the next resume (I-DP-5). While running
         the device SHOULD refuse it with some error (D-DP-4, Q6)."""
-        def store(s):
-            if snapshot in STATUS.members:
-                if self.bug("set-while-running"):
-                    s.status[m] = snapshot
-                else:
-                    s.pending[m] = snapshot
+        def store(at_once: bool):
+            def effect(s):
+                if snapshot in STATUS.members:
+                    if at_once:
+                        s.status[m] = snapshot
+                    else:
+                        s.pending[m] = snapshot
+            return effect
         chain = self._validation(s, GROUP_SRIOV, "DEV_PARTS_SET", m)
         if self._valid(m):
             mismatch = snapshot == "features-mismatch"
@@ -480,8 +482,9 @@ class Virtio14(Model):
                     may_fail(running, "D-DP-4")]
             if mismatch and self.p.features_mismatch == "reject":
                 chain += fail(True, "D-DP-7")
-            chain += [success("D-DP-5", "I-DP-5", cond=Not(running), effect=store),
-                      success("D-DP-5", "I-DP-5", cond=running, effect=store, should=("D-DP-4",))]
+            chain += [success("D-DP-5", "I-DP-5", cond=Not(running), effect=store(False)),
+                      success("D-DP-5", "I-DP-5", cond=running, effect=store(self.bug("set-while-running")),
+                              should=("D-DP-4",))]
         answer(s, chain, outcome, "DEV_PARTS_SET", group=GROUP_SRIOV, member=m, id=oid, parts=snapshot)
 
     @action(m=lambda model: model.member_ids(), flags=(0x00, STOPPED_FLAG, RESERVED_FLAG, STOPPED_FLAG | RESERVED_FLAG),
@@ -676,8 +679,10 @@ class Virtio14(Model):
     def pci_read(self, s, m, valid):
         """The member answers a PCI read: valid data in either mode (D-DP-13, D-DP-14); all-ones
         only while an FLR is in progress (the function is resetting)."""
-        if not valid and not self.bug("bad-read-while-stopped"):
-            s.require(s.phase[m] == "flr", "D-DP-13", "D-DP-14")
+        if not valid:
+            flr = s.phase[m] == "flr"
+            s.require(Or(flr, s.mode[m] == "stopped") if self.bug("bad-read-while-stopped") else flr,
+                      "D-DP-13", "D-DP-14")
         s.emit("pci_read", member=m, valid=valid)
 
     # ------------------------------------------------------------------ properties

@@ -31,7 +31,7 @@ EXPECTED = {
     "disabled-list-query": ("disabled_opcode_refused", {"D-GA-9"}, 2),
     "list-use-ignored": ("list_use_replaces_enabled_set", {"D-GA-8"}, 1),
     "pme-while-stopped": ("no_pme_while_stopped", {"D-DP-15"}, 3),
-    "bad-read-while-stopped": ("pci_reads_valid", {"D-DP-13"}, 1),
+    "bad-read-while-stopped": ("pci_reads_valid", {"D-DP-13"}, 3),
     "owner-reset-keeps-objects": ("owner_reset_clears_owner_state", {"D-RO-8"}, 5),
     "query-wrong-type": ("query_returns_last_data", {"D-RO-7"}, 5),
     "get-bad-part-length": ("get_parts_well_formed", {"D-DP-6", "I-DP-8"}, 5),

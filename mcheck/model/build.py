@@ -13,7 +13,7 @@ import itertools
 import re
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from collections.abc import Callable, Mapping
 
@@ -91,6 +91,15 @@ class LoadedModel:
     def view(self) -> StateView:
         """A read-only view for building expressions over this model's state."""
         return StateView(self.cells)
+
+
+def restricted(model: LoadedModel, keep: Callable[[ActionInstance], bool]) -> LoadedModel:
+    """The model with only the actions `keep` accepts (renumbered; transition properties follow)."""
+    kept = [a for a in model.actions if keep(a)]
+    new = {a.index: i for i, a in enumerate(kept)}
+    props = [replace(p, per_action={new[k]: e for k, e in p.per_action.items() if k in new})
+             if p.kind == "transition" else p for p in model.properties]
+    return replace(model, actions=[replace(a, index=i) for i, a in enumerate(kept)], properties=props)
 
 
 def _where(func: Callable[..., Any]) -> str:

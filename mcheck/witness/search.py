@@ -24,8 +24,9 @@ from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import build_witness, check
 from mcheck.explore.codegen import Layout
-from mcheck.model.build import LoadedModel
+from mcheck.model.build import ActionInstance, LoadedModel, restricted
 from mcheck.model.registry import load_model
+from mcheck.replay.engine import SHOULD
 from mcheck.replay.stepper import step_functions
 from mcheck.verdict import Violation, Witness
 
@@ -35,6 +36,8 @@ FIRST_DEPTH = 4
 EXTEND_DEPTH = 6
 EXTEND_STATES = 2000
 EXTEND_SECONDS = 20.0
+#: more steps a witness may take to avoid an answer that departs from a SHOULD
+SHOULD_EXTRA = 4
 
 
 @dataclass(kw_only=True)
@@ -151,6 +154,7 @@ def find(model: LoadedModel, spec: str, *, prop: str | None = None, max_depth: i
     actions)` says whether a capture of those actions diverges from the correct model; when
     the violation's own path does not, the shortest continuation that does is appended."""
     violation = shortest_violation(model, prop=prop, max_depth=max_depth, timeout=timeout)
+    model, violation = _without_should(model, violation, timeout=timeout)
     correct = correct_model(model, spec)
     layout = Layout.of(model)
     initial = layout.pack(model.initial[violation.witness.initial_index])
@@ -165,6 +169,27 @@ def find(model: LoadedModel, spec: str, *, prop: str | None = None, max_depth: i
             cx.extension = len(more)
             cx.states = departure(model, correct, initial, cx.actions)[1]
     return cx
+
+
+def _departs_from_should(act: ActionInstance) -> bool:
+    return act.event is not None and SHOULD in act.event
+
+
+def _without_should(model: LoadedModel, violation: Violation, *,
+                    timeout: float | None) -> tuple[LoadedModel, Violation]:
+    """A witness that needs an answer departing from a SHOULD (a device that follows the
+    SHOULD refuses the command, so a conformance test built on it cannot catch the bug) is
+    replaced by the shortest violation of the same property among the actions that do not,
+    if one exists within SHOULD_EXTRA more steps; else it is kept."""
+    if not any(_departs_from_should(model.actions[a]) for a in violation.witness.action_indices):
+        return model, violation
+    polite = restricted(model, lambda a: not _departs_from_should(a))
+    try:
+        other = shortest_violation(polite, prop=violation.property,
+                                   max_depth=len(violation.witness.action_indices) + SHOULD_EXTRA, timeout=timeout)
+    except InputError:
+        return model, violation
+    return polite, other
 
 
 def _extension(cx: Counterexample, shows: Callable[[Counterexample, list[int]], bool]) -> list[int] | None:

@@ -57,11 +57,6 @@ NOT_IN_CAPTURE = {
 NOT_CAUGHT = {
     ("virtio-1.4", "einval-side-effect"): "a driven run cannot see a member's mode (docs/kill-matrix.md: every "
         "answer is permitted in both modes); principled",
-    ("virtio-1.4", "bad-read-while-stopped"): "the model's bug reads all-ones in any mode and its shortest witness "
-        "reads a running member; the emulator's bug answers all-ones only while stopped",
-    ("virtio-1.4", "set-lost-at-resume"): "the shortest witness sends its DEV_PARTS_SET to a running member, which "
-        "a device may refuse (D-DP-4 SHOULD; the emulator answers EBUSY), so nothing is pending at the resume and "
-        "the bug has nothing to lose; the path through a stopped member is longer than the shortest violation",
 }
 
 
