@@ -306,6 +306,7 @@ def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance]
     out: list[PropertyInstance] = []
     names: set[str] = set()
     seen: set[int] = set()
+    labels = [act.label for act in actions]   # once, not once per transition property
     for decl in type(model).property_decls():
         if decl.name in names:
             raise ModelDefinitionError(f"{decl.site or _where(decl.func)}: property {decl.name} defined twice "
@@ -317,9 +318,10 @@ def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance]
         what = f"property {decl.name}"
         if decl.kind == "transition":
             per_action: dict[int, Expr] = {}
+            where = _where(decl.func)
             for act in actions:
                 t = TransitionView(StateView(cells), AfterView(cells, act.assigns), act.name, act.params, act.event)
-                cond = _condition(_where(decl.func), f"{what} (for action {act.label})",
+                cond = _condition(where, f"{what} (for action {labels[act.index]})",
                                   _call(what, decl.func, model, t), seen)
                 if cond is not TRUE:
                     per_action[act.index] = cond
