@@ -13,17 +13,19 @@ import itertools
 import re
 import sys
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from mcheck.errors import McheckError, ModelDefinitionError
 from mcheck.model.definition import (
-    ActionBuilder, ActionDecl, AfterView, Array, Guard, IndexSet, Model, Site, SlotInfo, StateView, TransitionView,
+    ActionBuilder, ActionDecl, AfterView, Array, Guard, IndexSet, Model, PropertyDecl, Site, SlotInfo, StateView,
+    TransitionView,
     _Cells, class_where, combos,
 )
 from mcheck.model.expr import BOOL, FALSE, OPS, TRUE, And, Const, Expr, Op, Slot, Sort, lift
-from mcheck.model.params import ParamValues, model_relaxations, resolve_params
+from mcheck.model.params import ANY_BUG, BUG, ParamValues, bug_reads, model_relaxations, resolve_params
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,8 @@ class LoadedModel:
     properties: list[PropertyInstance]
     end_state: Expr
     initial: list[tuple[int, ...]]  # runtime values per slot
+    #: for a build without a catalogue bug: what its bug variants can take from it
+    reuse: Reuse | None = field(default=None, repr=False, compare=False)
 
     def slot(self, name: str) -> SlotInfo:
         for s in self.slots:
@@ -93,13 +97,44 @@ class LoadedModel:
         return StateView(self.cells)
 
 
+@dataclass(kw_only=True)
+class Reuse:
+    """What a model built without a catalogue bug asked about bugs, so that a build of
+    the same parameters with bug B reruns only the code that asked about B (or read the
+    `bug` parameter itself). Model code is deterministic in its parameters, and while no
+    bug is selected every `Model.bug()` answers False: code that never asked about B took
+    the same path it takes with B selected, so its actions and conditions are the same."""
+
+    params: dict[str, Any]                                   # the build's parameters, bug aside
+    setup: set[str]                                          # asked by setup()
+    decls: list[tuple[set[str], list[ActionInstance]]]       # per action declaration: asked, instances
+    props: list[tuple[set[str], PropertyInstance]]           # per property declaration
+
+
+@contextmanager
+def _asking(into: list[set[str]] | None) -> Iterator[None]:
+    """Collect the bugs the code run inside asks about (into[-1] after the block)."""
+    if into is None:
+        yield
+        return
+    bug_reads.append(set())
+    try:
+        yield
+    finally:
+        into.append(bug_reads.pop())
+
+
+def _reusable(asked: set[str], bug: Any) -> bool:
+    return bug not in asked and ANY_BUG not in asked
+
+
 def restricted(model: LoadedModel, keep: Callable[[ActionInstance], bool]) -> LoadedModel:
     """The model with only the actions `keep` accepts (renumbered; transition properties follow)."""
     kept = [a for a in model.actions if keep(a)]
     new = {a.index: i for i, a in enumerate(kept)}
     props = [replace(p, per_action={new[k]: e for k, e in p.per_action.items() if k in new})
              if p.kind == "transition" else p for p in model.properties]
-    return replace(model, actions=[replace(a, index=i) for i, a in enumerate(kept)], properties=props)
+    return replace(model, actions=[replace(a, index=i) for i, a in enumerate(kept)], properties=props, reuse=None)
 
 
 def _where(func: Callable[..., Any]) -> str:
@@ -205,8 +240,13 @@ def _check_tree(where: str, what: str, expr: Expr, seen: set[int]) -> None:
         stack.extend(node.args)
 
 
-def build_model(cls: type[Model], given: Mapping[str, Any] | None = None) -> LoadedModel:
-    """Instantiate `cls` for the given parameters and unroll it into a `LoadedModel`."""
+def build_model(cls: type[Model], given: Mapping[str, Any] | None = None, *,
+                like: LoadedModel | None = None) -> LoadedModel:
+    """Instantiate `cls` for the given parameters and unroll it into a `LoadedModel`.
+
+    `like`: an earlier build of `cls` without a catalogue bug. When these parameters are its
+    own with a bug selected, the actions and properties whose code never asked about that
+    bug are taken from it instead of being built again (`Reuse`); the result is the same."""
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise ModelDefinitionError(f"{cls!r} is not a Model subclass")
     name = cls.name or cls.__name__
@@ -220,7 +260,15 @@ def build_model(cls: type[Model], given: Mapping[str, Any] | None = None) -> Loa
                                    f"{exc}") from None
     model = cls(params)
     source = sys.modules[cls.__module__].__file__ or cls.__module__
-    _call("setup()", model.setup)
+    bug = params.values.get(BUG)
+    record: list[set[str]] | None = [] if bug == "none" and cls.bugs else None
+    reuse = like.reuse if like is not None and type(like.model) is cls else None
+    if reuse is not None and (bug in (None, "none") or reuse.params != _without_bug(params)):
+        reuse = None
+    with _asking(record):
+        _call("setup()", model.setup)
+    if reuse is not None and not _reusable(reuse.setup, bug):
+        reuse = None
     if not model._vars:
         raise ModelDefinitionError(f"{_where(model.setup)}: setup(): model {name} declares no state variables; "
                                    f"call self.var(...)")
@@ -234,14 +282,23 @@ def build_model(cls: type[Model], given: Mapping[str, Any] | None = None) -> Loa
                                   path=path, sort=sort, init=_init_values(model._var_sites[var], var, path, sort, init)))
     cells = _Cells(slots, shapes)
 
-    actions = _build_actions(model, cells, source)
-    properties = _build_properties(model, cells, actions, source)
+    decls_asked: list[tuple[set[str], list[ActionInstance]]] | None = None if record is None else []
+    props_asked: list[tuple[set[str], PropertyInstance]] | None = None if record is None else []
+    actions, origin = _build_actions(model, cells, source, reuse=reuse, bug=bug, record=decls_asked)
+    properties = _build_properties(model, cells, actions, source, reuse=reuse, bug=bug, origin=origin,
+                                   record=props_asked)
     end = _condition(_where(model.end_state), "end_state()", _call("end_state()", model.end_state, StateView(cells)),
                      set())
     initial = [tuple(v) for v in itertools.product(*(s.init for s in slots))]
     return LoadedModel(name=name, source=source, model=model, params=params, slots=slots, cells=cells,
                        index_sets=dict(model._index_sets), actions=actions, properties=properties,
-                       end_state=end, initial=initial)
+                       end_state=end, initial=initial,
+                       reuse=None if record is None else Reuse(params=_without_bug(params), setup=record[0],
+                                                               decls=decls_asked or [], props=props_asked or []))
+
+
+def _without_bug(params: ParamValues) -> dict[str, Any]:
+    return {k: v for k, v in params.values.items() if k != BUG}
 
 
 def _domain(model: Model, decl: ActionDecl, pname: str, spec: Any) -> list[Any]:
@@ -261,34 +318,54 @@ def _domain(model: Model, decl: ActionDecl, pname: str, spec: Any) -> list[Any]:
     return values
 
 
-def _build_actions(model: Model, cells: _Cells, source: str) -> list[ActionInstance]:
+def _build_actions(model: Model, cells: _Cells, source: str, *, reuse: Reuse | None, bug: Any,
+                   record: list[tuple[set[str], list[ActionInstance]]] | None
+                   ) -> tuple[list[ActionInstance], dict[int, int]]:
+    """The action instances, and for those taken from `reuse`: new index -> index there."""
     decls = type(model).action_decls()
     if not decls:
         raise ModelDefinitionError(f"{class_where(type(model))}: model {model.name} has no actions; "
                                    f"decorate a method with @action(...)")
     out: list[ActionInstance] = []
+    origin: dict[int, int] = {}
     seen: set[int] = set()   # nodes checked by _check_tree (all stay reachable from `out`)
-    for decl in decls:
-        domains = {k: _domain(model, decl, k, v) for k, v in decl.over.items()}
-        for params in combos(domains):
-            b = ActionBuilder(cells, source)
-            label = f"action {decl.name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
-            _call(label, decl.func, model, b, **params)
-            guard = And(*(g.cond for g in b._guards))
-            if guard is FALSE:
-                continue  # switched off for these parameters (for example by a bug choice)
-            assigns = {slot: e for slot, e in b._assigned.items() if not _is_same_slot(e, slot)}
-            where = _where(decl.func)
-            for e in (guard, *assigns.values()):
-                _check_tree(where, label, e, seen)
-            out.append(ActionInstance(index=len(out), name=decl.name, params=params, guard=guard,
-                                      guards=tuple(b._guards), assigns=assigns, event=b._event,
-                                      clauses=tuple(dict.fromkeys(b._clauses)), doc=decl.doc,
-                                      sites=_group_sites(b._sites)))
+    for k, decl in enumerate(decls):
+        if reuse is not None and _reusable(reuse.decls[k][0], bug):
+            for inst in reuse.decls[k][1]:
+                origin[len(out)] = inst.index
+                out.append(replace(inst, index=len(out)))
+            continue
+        asked: list[set[str]] | None = None if record is None else []
+        first = len(out)
+        with _asking(asked):
+            _instances(model, cells, source, decl, out, seen)
+        if record is not None and asked is not None:
+            record.append((asked[0], out[first:]))
     if not out:
         raise ModelDefinitionError(f"{class_where(type(model))}: every action of {model.name} is disabled "
                                    f"for these parameters")
-    return out
+    return out, origin
+
+
+def _instances(model: Model, cells: _Cells, source: str, decl: ActionDecl, out: list[ActionInstance],
+               seen: set[int]) -> None:
+    """Append one instance per combination of `decl`'s parameters whose guard is not false."""
+    domains = {k: _domain(model, decl, k, v) for k, v in decl.over.items()}
+    for params in combos(domains):
+        b = ActionBuilder(cells, source)
+        label = f"action {decl.name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+        _call(label, decl.func, model, b, **params)
+        guard = And(*(g.cond for g in b._guards))
+        if guard is FALSE:
+            continue  # switched off for these parameters (for example by a bug choice)
+        assigns = {slot: e for slot, e in b._assigned.items() if not _is_same_slot(e, slot)}
+        where = _where(decl.func)
+        for e in (guard, *assigns.values()):
+            _check_tree(where, label, e, seen)
+        out.append(ActionInstance(index=len(out), name=decl.name, params=params, guard=guard,
+                                  guards=tuple(b._guards), assigns=assigns, event=b._event,
+                                  clauses=tuple(dict.fromkeys(b._clauses)), doc=decl.doc,
+                                  sites=_group_sites(b._sites)))
 
 
 def _group_sites(pairs: list[tuple[str, Site]]) -> dict[str, tuple[Site, ...]]:
@@ -302,12 +379,14 @@ def _is_same_slot(e: Expr, slot: int) -> bool:
     return isinstance(e, Slot) and e.index == slot
 
 
-def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance], source: str) -> list[PropertyInstance]:
+def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance], source: str, *,
+                      reuse: Reuse | None, bug: Any, origin: Mapping[int, int],
+                      record: list[tuple[set[str], PropertyInstance]] | None) -> list[PropertyInstance]:
     out: list[PropertyInstance] = []
     names: set[str] = set()
     seen: set[int] = set()
     labels = [act.label for act in actions]   # once, not once per transition property
-    for decl in type(model).property_decls():
+    for k, decl in enumerate(type(model).property_decls()):
         if decl.name in names:
             raise ModelDefinitionError(f"{decl.site or _where(decl.func)}: property {decl.name} defined twice "
                                        f"(one function under two names?)")
@@ -316,19 +395,37 @@ def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance]
             raise ModelDefinitionError(
                 f"{_where(decl.func)}: property {decl.name} names no clause; write @{decl.kind if decl.kind != 'transition' else 'transition_property'}(\"D-DP-9\", ...)")
         what = f"property {decl.name}"
-        if decl.kind == "transition":
-            per_action: dict[int, Expr] = {}
-            where = _where(decl.func)
-            for act in actions:
-                t = TransitionView(StateView(cells), AfterView(cells, act.assigns), act.name, act.params, act.event)
-                cond = _condition(where, f"{what} (for action {labels[act.index]})",
-                                  _call(what, decl.func, model, t), seen)
-                if cond is not TRUE:
-                    per_action[act.index] = cond
-            out.append(PropertyInstance(name=decl.name, kind="transition", clauses=decl.clauses, doc=decl.doc,
-                                        per_action=per_action, site=decl.site))
-        else:
-            cond = _condition(_where(decl.func), what, _call(what, decl.func, model, StateView(cells)), seen)
-            out.append(PropertyInstance(name=decl.name, kind=decl.kind, clauses=decl.clauses, doc=decl.doc, expr=cond,
-                                        site=decl.site))
+        where = _where(decl.func)
+        # from the build without the bug: the property's conditions on the actions taken from it
+        base = reuse.props[k][1] if reuse is not None and _reusable(reuse.props[k][0], bug) else None
+        asked: list[set[str]] | None = None if record is None else []
+        with _asking(asked):
+            prop = _property(model, cells, actions, decl, what, where, labels, base, origin, seen)
+        if record is not None and asked is not None:
+            record.append((asked[0], prop))
+        out.append(prop)
     return out
+
+
+def _property(model: Model, cells: _Cells, actions: list[ActionInstance], decl: PropertyDecl, what: str, where: str,
+              labels: list[str], base: PropertyInstance | None, origin: Mapping[int, int],
+              seen: set[int]) -> PropertyInstance:
+    if decl.kind != "transition":
+        if base is not None:
+            return base
+        cond = _condition(where, what, _call(what, decl.func, model, StateView(cells)), seen)
+        return PropertyInstance(name=decl.name, kind=decl.kind, clauses=decl.clauses, doc=decl.doc, expr=cond,
+                                site=decl.site)
+    per_action: dict[int, Expr] = {}
+    for act in actions:
+        was = origin.get(act.index) if base is not None else None
+        if base is not None and was is not None:
+            if was in base.per_action:
+                per_action[act.index] = base.per_action[was]
+            continue
+        t = TransitionView(StateView(cells), AfterView(cells, act.assigns), act.name, act.params, act.event)
+        cond = _condition(where, f"{what} (for action {labels[act.index]})", _call(what, decl.func, model, t), seen)
+        if cond is not TRUE:
+            per_action[act.index] = cond
+    return PropertyInstance(name=decl.name, kind="transition", clauses=decl.clauses, doc=decl.doc,
+                            per_action=per_action, site=decl.site)

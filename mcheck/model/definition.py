@@ -24,7 +24,7 @@ from mcheck.errors import ModelDefinitionError
 from mcheck.model.expr import (
     BOOL, BitVecSort, Expr, If, Implies, And, IntSort, RefSort, Slot, Sort, Value, lift,
 )
-from mcheck.model.params import Param, ParamValues
+from mcheck.model.params import BUG, Param, ParamValues, note_bug_read
 
 # --------------------------------------------------------------------------- declarations
 
@@ -290,7 +290,8 @@ class Model:
         """True when `-p bug=name` selected this catalogue bug (a load-time switch)."""
         if name not in self.bugs:
             raise ModelDefinitionError(f"bug {name!r} is used but not in the catalogue of {self.name}")
-        return self.p.values.get("bug") == name
+        note_bug_read(name)
+        return self.p.values.get(BUG) == name
 
     @classmethod
     def topology_params(cls, members: Sequence[int], queues: int | None) -> dict[str, Any]:

@@ -82,6 +82,18 @@ class Param:
         return f"{self.name}={domain} (default {self.default}): {self.doc}"
 
 
+BUG = "bug"   # the parameter that selects a catalogue bug
+ANY_BUG = "*"
+#: while a model is built without a bug (`mcheck.model.build`): the catalogue bugs its code
+#: asked about (`Model.bug(NAME)`), or ANY_BUG when it read the `bug` parameter itself
+bug_reads: list[set[str]] = []
+
+
+def note_bug_read(name: str) -> None:
+    if bug_reads:
+        bug_reads[-1].add(name)
+
+
 @dataclass(frozen=True)
 class ParamValues:
     """Validated parameter values, readable as attributes (`p.members`)."""
@@ -90,11 +102,16 @@ class ParamValues:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self.values[name]
+            value = self.values[name]
         except KeyError:
             raise AttributeError(f"model has no parameter {name!r}") from None
+        if name == BUG:
+            note_bug_read(ANY_BUG)
+        return value
 
     def __getitem__(self, name: str) -> Any:
+        if name == BUG:
+            note_bug_read(ANY_BUG)
         return self.values[name]
 
     def as_dict(self) -> dict[str, Any]:

@@ -398,7 +398,7 @@ class Replayer:
                 # a preset file's name: its values are all explicit in `current` already
                 del current[COMPAT]
             try:
-                loaded = build_model(type(self.model.model), {**current, **extra})
+                loaded = build_model(type(self.model.model), {**current, **extra}, like=self.model)
             except Exception:  # a variant that cannot be built explains nothing
                 loaded = None
             if loaded is None or [(s.name, s.sort.name) for s in loaded.slots] != [
