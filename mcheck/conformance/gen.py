@@ -37,7 +37,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from mcheck.device.backend import INJECT_TYPES
+from mcheck.device.protocol import INJECT_TYPES
 from mcheck.errors import InputError
 from mcheck.explore.bfs import Bounds
 from mcheck.explore.check import check

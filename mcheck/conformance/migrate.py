@@ -235,7 +235,7 @@ class RecordingBackend(EmulatorBackend):
                                          codec=self.codec))
 
     def _injected(self, asked: tuple) -> None:
-        from mcheck.device.backend import INJECT_TYPES
+        from mcheck.device.protocol import INJECT_TYPES
         _, kind, member, queue = asked
         fields: dict[str, Any] = {} if kind == "owner_reset" else {"member": member}
         if kind == "doorbell":

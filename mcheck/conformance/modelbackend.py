@@ -25,19 +25,11 @@ from mcheck.trace.events import (
     AdminComplete,
     ConfigNotify,
     DmaWrite,
-    Doorbell,
-    FlrBegin,
-    PmBegin,
-    PmEnd,
-    FlrEnd,
-    MemberReset,
-    OwnerReset,
     UsedNotify,
 )
 from mcheck.trace.profile import load_profile
+from mcheck.device.protocol import INJECT_TYPES
 
-INJECT = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
-          "doorbell": Doorbell, "pm_begin": PmBegin, "pm_end": PmEnd}
 
 
 class ModelBackend:
@@ -138,7 +130,7 @@ class ModelBackend:
         fields: dict[str, Any] = {} if kind == "owner_reset" else {"member": member}
         if kind == "doorbell":
             fields["queue"] = queue
-        obs = self.observe(INJECT[kind](index=0, timestamp=0, **fields))
+        obs = self.observe(INJECT_TYPES[kind](index=0, timestamp=0, **fields))
         done = obs is not None and self._take(obs) is not None
         self._retry()
         return done

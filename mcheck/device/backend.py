@@ -22,6 +22,7 @@ import time
 from typing import Any, Protocol
 
 from mcheck.device.protocol import (
+    INJECT_TYPES,
     ACK,
     COMPLETE,
     CONTROL,
@@ -41,7 +42,7 @@ from mcheck.device.protocol import (
 )
 from mcheck.errors import McheckError
 from mcheck.trace.codec import Codec
-from mcheck.trace.events import EVENT_TYPES, AdminComplete, AdminSubmit, TraceHeader
+from mcheck.trace.events import AdminComplete, AdminSubmit, TraceHeader
 from mcheck.trace.profile import load_profile
 from mcheck.trace.record import PROFILE_CODES, RecordError, pack_event, unpack_event
 
@@ -57,9 +58,6 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds above 0")
     return value
-# events a driver or hypervisor injects into a device (FLR, resets, doorbells)
-INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "member_reset", "owner_reset", "pm_begin",
-                                                     "pm_end", "doorbell")}
 
 
 def _before(answer: dict[str, Any], n: int) -> int:

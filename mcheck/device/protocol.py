@@ -14,6 +14,7 @@ import struct
 from typing import Any
 
 from mcheck.errors import InputError
+from mcheck.trace.events import EVENT_TYPES
 
 MAX_FRAME = 16 << 20
 
@@ -37,6 +38,10 @@ TERMINAL = {COMPLETE, QUEUED, ACK, ERROR}
 NAMES = {HELLO: "HELLO", SUBMIT: "SUBMIT", INJECT: "INJECT", WORKLOAD: "WORKLOAD", CONTROL: "CONTROL",
          EVENT: "EVENT", COMPLETE: "COMPLETE", QUEUED: "QUEUED", ACK: "ACK", ERROR: "ERROR"}
 _LEN = struct.Struct("<I")
+# the event kinds an INJECT frame may carry: what a driver or hypervisor injects into a
+# device (FLR, resets, power management, doorbells)
+INJECT_TYPES = {kind: EVENT_TYPES[kind] for kind in ("flr_begin", "flr_end", "member_reset", "owner_reset", "pm_begin",
+                                                     "pm_end", "doorbell")}
 
 
 class ProtocolError(Exception):

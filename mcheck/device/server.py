@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from mcheck.device.protocol import (
+    INJECT_TYPES,
     ACK,
     COMPLETE,
     CONTROL,
@@ -52,22 +53,13 @@ from mcheck.trace.events import (
     AdminSubmit,
     ConfigNotify,
     DmaWrite,
-    Doorbell,
-    FlrBegin,
-    FlrEnd,
-    MemberReset,
-    OwnerReset,
     PciRead,
-    PmBegin,
-    PmEnd,
     Pme,
     TraceHeader,
     UsedNotify,
 )
 from mcheck.trace.record import PROFILE_CODES, RecordError, pack_event, unpack_event
 
-INJECTABLE = {"flr_begin": FlrBegin, "flr_end": FlrEnd, "member_reset": MemberReset, "owner_reset": OwnerReset,
-              "pm_begin": PmBegin, "pm_end": PmEnd, "doorbell": Doorbell}
 
 
 DEFAULT_MAX_DELAY_MS = 5.0
@@ -293,8 +285,8 @@ class Emulator:
                 return out + [frame(COMPLETE, pack_event(done, self.pcode))]
         if ftype == INJECT:
             event = self._unpack(body)
-            if event.KIND not in INJECTABLE:
-                raise ProtocolError(f"cannot inject a {event.KIND} record (only {', '.join(INJECTABLE)})")
+            if event.KIND not in INJECT_TYPES:
+                raise ProtocolError(f"cannot inject a {event.KIND} record (only {', '.join(INJECT_TYPES)})")
             with self.lock:
                 pre = self._take_queued()
                 member = getattr(event, "member", 0)
@@ -302,7 +294,7 @@ class Emulator:
                 fields = {"member": member} if event.KIND != "owner_reset" else {}
                 if event.KIND == "doorbell":
                     fields["queue"] = queue
-                self._record(INJECTABLE[event.KIND], **fields)
+                self._record(INJECT_TYPES[event.KIND], **fields)
                 done, raw = self.device.inject(event.KIND, member, queue)
                 if done and self.autonomous and event.KIND == "doorbell":
                     self._on_doorbell(member, queue)

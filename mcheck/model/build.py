@@ -112,16 +112,17 @@ class Reuse:
 
 
 @contextmanager
-def _asking(into: list[set[str]] | None) -> Iterator[None]:
-    """Collect the bugs the code run inside asks about (into[-1] after the block)."""
-    if into is None:
-        yield
+def _asking(recording: bool) -> Iterator[set[str]]:
+    """The bugs the code run inside asks about (collected only when `recording`)."""
+    asked: set[str] = set()
+    if not recording:
+        yield asked
         return
-    bug_reads.append(set())
+    bug_reads.append(asked)
     try:
-        yield
+        yield asked
     finally:
-        into.append(bug_reads.pop())
+        bug_reads.pop()
 
 
 def _reusable(asked: set[str], bug: Any) -> bool:
@@ -261,11 +262,11 @@ def build_model(cls: type[Model], given: Mapping[str, Any] | None = None, *,
     model = cls(params)
     source = sys.modules[cls.__module__].__file__ or cls.__module__
     bug = params.values.get(BUG)
-    record: list[set[str]] | None = [] if bug == "none" and cls.bugs else None
+    recording = bug == "none" and bool(cls.bugs)
     reuse = like.reuse if like is not None and type(like.model) is cls else None
     if reuse is not None and (bug in (None, "none") or reuse.params != _without_bug(params)):
         reuse = None
-    with _asking(record):
+    with _asking(recording) as setup_asked:
         _call("setup()", model.setup)
     if reuse is not None and not _reusable(reuse.setup, bug):
         reuse = None
@@ -282,19 +283,20 @@ def build_model(cls: type[Model], given: Mapping[str, Any] | None = None, *,
                                   path=path, sort=sort, init=_init_values(model._var_sites[var], var, path, sort, init)))
     cells = _Cells(slots, shapes)
 
-    decls_asked: list[tuple[set[str], list[ActionInstance]]] | None = None if record is None else []
-    props_asked: list[tuple[set[str], PropertyInstance]] | None = None if record is None else []
-    actions, origin = _build_actions(model, cells, source, reuse=reuse, bug=bug, record=decls_asked)
+    decls_asked: list[tuple[set[str], list[ActionInstance]]] = []
+    props_asked: list[tuple[set[str], PropertyInstance]] = []
+    actions, origin = _build_actions(model, cells, source, reuse=reuse, bug=bug,
+                                     record=decls_asked if recording else None)
     properties = _build_properties(model, cells, actions, source, reuse=reuse, bug=bug, origin=origin,
-                                   record=props_asked)
+                                   record=props_asked if recording else None)
     end = _condition(_where(model.end_state), "end_state()", _call("end_state()", model.end_state, StateView(cells)),
                      set())
     initial = [tuple(v) for v in itertools.product(*(s.init for s in slots))]
     return LoadedModel(name=name, source=source, model=model, params=params, slots=slots, cells=cells,
                        index_sets=dict(model._index_sets), actions=actions, properties=properties,
                        end_state=end, initial=initial,
-                       reuse=None if record is None else Reuse(params=_without_bug(params), setup=record[0],
-                                                               decls=decls_asked or [], props=props_asked or []))
+                       reuse=Reuse(params=_without_bug(params), setup=setup_asked, decls=decls_asked,
+                                   props=props_asked) if recording else None)
 
 
 def _without_bug(params: ParamValues) -> dict[str, Any]:
@@ -335,12 +337,11 @@ def _build_actions(model: Model, cells: _Cells, source: str, *, reuse: Reuse | N
                 origin[len(out)] = inst.index
                 out.append(replace(inst, index=len(out)))
             continue
-        asked: list[set[str]] | None = None if record is None else []
         first = len(out)
-        with _asking(asked):
+        with _asking(record is not None) as asked:
             _instances(model, cells, source, decl, out, seen)
-        if record is not None and asked is not None:
-            record.append((asked[0], out[first:]))
+        if record is not None:
+            record.append((asked, out[first:]))
     if not out:
         raise ModelDefinitionError(f"{class_where(type(model))}: every action of {model.name} is disabled "
                                    f"for these parameters")
@@ -398,11 +399,10 @@ def _build_properties(model: Model, cells: _Cells, actions: list[ActionInstance]
         where = _where(decl.func)
         # from the build without the bug: the property's conditions on the actions taken from it
         base = reuse.props[k][1] if reuse is not None and _reusable(reuse.props[k][0], bug) else None
-        asked: list[set[str]] | None = None if record is None else []
-        with _asking(asked):
+        with _asking(record is not None) as asked:
             prop = _property(model, cells, actions, decl, what, where, labels, base, origin, seen)
-        if record is not None and asked is not None:
-            record.append((asked[0], prop))
+        if record is not None:
+            record.append((asked, prop))
         out.append(prop)
     return out
 
